@@ -1,0 +1,206 @@
+"""Runs the Pulumi program under Pulumi's own mocks and records what it registers.
+
+`run_stack("dev")` loads the shipped config the way the Pulumi CLI does (the defaults declared in
+Pulumi.yaml, then Pulumi.dev.yaml, then the test's overrides), runs `__main__.py`, waits for every
+resource and returns a `Rendered`: each registered resource (type, name, inputs, outputs, parent,
+dependencies, options), each invoke, and the resolved stack exports.
+
+Fake outputs per resource type (ARNs, registry URLs, load balancer addresses) come from
+`tests/infra/fakes.py`, so the program's own `apply` code runs as it would in the cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "echo-service"
+
+
+@dataclass
+class Res:
+    """One registered resource as the engine saw it."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str = ""
+    dependencies: list[str] = field(default_factory=list)
+    provider: str = ""
+    protect: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One invoke (data source / function call) the program made."""
+
+    token: str
+    args: dict[str, Any]
+
+
+@dataclass
+class Rendered:
+    """Everything one program run registered, and its exports."""
+
+    resources: list[Res]
+    calls: list[Call]
+    outputs: dict[str, Any]
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Res]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Res:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Res:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def types(self) -> set[str]:
+        return {r.type for r in self.resources}
+
+
+class Recorder(pulumi_mocks.Mocks):
+    """Mocks that answer with fake outputs from a table and remember every call."""
+
+    def __init__(self, fake_outputs: Mapping[str, Any], fake_calls: Mapping[str, Any]) -> None:
+        self.fake_outputs = fake_outputs
+        self.fake_calls = fake_calls
+        self.resources: list[Res] = []
+        self.calls: list[Call] = []
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict]:
+        fake = self.fake_outputs.get(args.typ)
+        extra = fake(args.name, args.inputs) if fake else {}
+        state = {**args.inputs, **extra}
+        resource_id = extra.pop("id", None) or args.resource_id or f"{args.name}-id"
+        return resource_id, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
+        self.calls.append(Call(args.token, dict(args.args)))
+        fake = self.fake_calls.get(args.token)
+        if fake is None:
+            raise AssertionError(
+                f"the program invoked {args.token}, which tests/infra/fakes.py lacks"
+            )
+        return fake(args.args), []
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping each registration's parent, dependencies and options."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(recorder)
+        self.recorder = recorder
+
+    def RegisterResource(self, request):  # noqa: N802 (the gRPC method's name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        registration = self.resources[response.urn]
+        timeouts = request.customTimeouts
+        self.recorder.resources.append(
+            Res(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
+                outputs=registration.state,
+                parent=request.parent,
+                dependencies=list(request.dependencies),
+                provider=request.provider,
+                protect=request.protect,
+                ignore_changes=list(request.ignoreChanges),
+                replace_on_changes=list(request.replaceOnChanges),
+                delete_before_replace=request.deleteBeforeReplace,
+                custom_timeouts={
+                    k: getattr(timeouts, k)
+                    for k in ("create", "update", "delete")
+                    if getattr(timeouts, k)
+                },
+            )
+        )
+        return response
+
+
+def _as_config_string(value: Any) -> str:
+    """Config reaches a program as strings; objects and arrays as JSON, like the CLI sends them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The config the CLI gives the program: Pulumi.yaml defaults, the stack file, overrides.
+
+    Override keys without a namespace are the project's own (`cpu` is `echo-service:cpu`).
+    """
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    config: dict[str, str] = {}
+    for key, spec in (project.get("config") or {}).items():
+        if isinstance(spec, dict) and "default" in spec:
+            config[f"{PROJECT}:{key}"] = _as_config_string(spec["default"])
+    stack_file = ROOT / f"Pulumi.{stack}.yaml"
+    stack_values = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    for key, value in {**stack_values, **(overrides or {})}.items():
+        full_key = key if ":" in key else f"{PROJECT}:{key}"
+        config[full_key] = _as_config_string(value)
+    return config
+
+
+def run_stack(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    preview: bool = False,
+) -> Rendered:
+    """Runs `__main__.py` for a shipped stack under mocks and returns what it registered.
+
+    Raises whatever the program raises (a `pulumi.RunError` for bad settings).
+    """
+    from tests.infra.fakes import FAKE_CALLS, FAKE_OUTPUTS
+
+    recorder = Recorder(FAKE_OUTPUTS, FAKE_CALLS)
+    pulumi.runtime.set_all_config(stack_config(stack, overrides))
+    pulumi.runtime.set_mocks(
+        recorder,
+        project=PROJECT,
+        stack=stack,
+        preview=preview,
+        monitor=RecordingMonitor(recorder),
+    )
+    exported: dict[str, Any] = {}
+    secrets: set[str] = set()
+
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        stack_resource = pulumi.runtime.settings.get_root_resource()
+        for key, value in stack_resource.outputs.items():
+            output = pulumi.Output.from_input(value)
+            exported[key] = _sync_await(output.future())
+            if _sync_await(output.is_secret()):
+                secrets.add(key)
+
+    _sync_await(run_pulumi_func(program))
+    return Rendered(recorder.resources, recorder.calls, exported, secrets)
