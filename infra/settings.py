@@ -475,13 +475,11 @@ def _validate_fargate(problems: _Problems, k: Callable[[str], str], cpu: int, me
         )
     elif memory not in FARGATE_SIZES[cpu]:
         sizes = FARGATE_SIZES[cpu]
-        problems.add(
-            k("memory"),
-            memory,
-            f"with cpu {cpu} Fargate allows {sizes[0]} to {sizes[-1]} MiB"
-            + (f" in steps of {sizes[1] - sizes[0]}" if len(sizes) > 1 else "")
-            + (f" ({', '.join(map(str, sizes))})" if len(sizes) <= 4 else ""),
-        )
+        if len(sizes) <= 4:
+            allowed = ", ".join(map(str, sizes))
+        else:
+            allowed = f"{sizes[0]} to {sizes[-1]} in steps of {sizes[1] - sizes[0]}"
+        problems.add(k("memory"), memory, f"with cpu {cpu} Fargate allows {allowed} MiB")
 
 
 def _validate_network(

@@ -87,12 +87,12 @@ def test_local_stack_builds_for_this_machine_whatever_platform_says():
         (
             "dev",
             {"cpu": 256, "memory": 4096},
-            "echo-service:memory = 4096: with cpu 256 Fargate allows 512 to 2048 MiB",
+            "echo-service:memory = 4096: with cpu 256 Fargate allows 512, 1024, 2048 MiB",
         ),
         (
             "dev",
             {"cpu": 1024, "memory": 1024},
-            "echo-service:memory = 1024: with cpu 1024 Fargate allows 2048 to 8192 MiB in steps of 1024",
+            "echo-service:memory = 1024: with cpu 1024 Fargate allows 2048 to 8192 in steps of 1024 MiB",
         ),
         ("dev", {"cpu": -1}, "echo-service:cpu = -1: must be a positive number"),
         ("dev", {"minReplicas": 0}, "echo-service:minReplicas = 0: must be from 1 to 100"),

@@ -1,0 +1,117 @@
+"""The project's front door: README, Makefile and CI agree with each other and with Pulumi.yaml."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+MAKEFILE = (ROOT / "Makefile").read_text()
+
+
+def readme_config_table() -> dict[str, dict[str, str]]:
+    rows = {}
+    for line in README.splitlines():
+        match = re.match(r"^\| `(\w+)` \| (\w+) \| `(.*?)` \| ([^|]+) \|", line)
+        if match:
+            key, type_, default, scope = match.groups()
+            rows[key] = {"type": type_, "default": default, "scope": scope.strip()}
+    return rows
+
+
+def as_shown(default: object) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
+    return {"[]": "[]", "": '""'}.get(str(default), str(default))
+
+
+def test_readme_config_table_lists_every_key_with_its_type_and_default():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    table = readme_config_table()
+    assert set(table) == set(declared)
+    for key, spec in declared.items():
+        assert table[key]["type"] == spec["type"], key
+        assert table[key]["default"] == as_shown(spec["default"]), key
+
+
+def make_targets() -> set[str]:
+    return set(re.findall(r"^([a-z][a-z-]*):", MAKEFILE, flags=re.M))
+
+
+def test_every_make_command_in_the_readme_exists():
+    used = set(re.findall(r"\bmake ([a-z][a-z-]*)", README))
+    assert used, "the README shows no make command"
+    assert used <= make_targets(), used - make_targets()
+
+
+def test_ci_runs_the_readmes_set_up_and_test_commands():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make install" in README and "make install" in ci
+    assert "make test" in README and "make test" in ci
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())
+    steps = [s.get("run", "") for s in workflow["jobs"]["test"]["steps"]]
+    assert "make install" in steps and "make test" in steps
+
+
+def fake_tool(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def run_make(target: str, path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "MAKEFLAGS"}
+    env["PATH"] = str(path)
+    return subprocess.run(
+        ["/usr/bin/make", "-s", target],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("target", ["up", "preview", "destroy"])
+def test_make_up_without_the_pulumi_cli_says_so_in_one_line(tmp_path, target):
+    result = run_make(target, tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("make: ***"), result.stderr
+    assert "the Pulumi CLI is not installed" in lines[0]
+    assert "get.pulumi.com" in lines[0]
+
+
+def test_make_up_without_a_running_docker_engine_says_so_in_one_line(tmp_path):
+    fake_tool(tmp_path, "pulumi", "exit 0")
+    fake_tool(tmp_path, "docker", 'echo "Cannot connect to the Docker daemon" >&2; exit 1')
+    result = run_make("up", tmp_path)
+    assert result.returncode != 0
+    assert "the Docker engine is not running" in result.stderr.splitlines()[0]
+
+
+def test_make_up_without_docker_installed_says_so(tmp_path):
+    fake_tool(tmp_path, "pulumi", "exit 0")
+    result = run_make("up", tmp_path)
+    assert result.returncode != 0
+    assert "Docker is not installed" in result.stderr.splitlines()[0]
+
+
+def test_readme_shows_the_refusal_exactly_as_the_program_words_it():
+    import pulumi
+
+    from infra.settings import load_settings
+    from tests.harness import stack_config
+
+    pulumi.runtime.set_all_config(stack_config("dev", {"memory": 4096}))
+    with pytest.raises(pulumi.RunError) as caught:
+        load_settings(stack="dev", env={})
+    shown = re.search(r"```text\nerror: (.*?)\n```", README, flags=re.S).group(1)
+    assert shown == str(caught.value)
