@@ -11,7 +11,6 @@ Fake outputs per resource type (ARNs, registry URLs, load balancer addresses) co
 
 from __future__ import annotations
 
-import json
 import runpy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+# One loader of Pulumi.yaml defaults + the stack file, shared with `python -m infra.estimate`.
+from infra.stackfiles import stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "echo-service"
@@ -140,33 +141,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         )
         return response
-
-
-def _as_config_string(value: Any) -> str:
-    """Config reaches a program as strings; objects and arrays as JSON, like the CLI sends them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
-def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The config the CLI gives the program: Pulumi.yaml defaults, the stack file, overrides.
-
-    Override keys without a namespace are the project's own (`cpu` is `echo-service:cpu`).
-    """
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    config: dict[str, str] = {}
-    for key, spec in (project.get("config") or {}).items():
-        if isinstance(spec, dict) and "default" in spec:
-            config[f"{PROJECT}:{key}"] = _as_config_string(spec["default"])
-    stack_file = ROOT / f"Pulumi.{stack}.yaml"
-    stack_values = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    for key, value in {**stack_values, **(overrides or {})}.items():
-        full_key = key if ":" in key else f"{PROJECT}:{key}"
-        config[full_key] = _as_config_string(value)
-    return config
 
 
 def run_stack(
