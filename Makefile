@@ -64,5 +64,8 @@ outputs: stack ## Show the stack's outputs
 serve: ## Run the endpoint on this machine with the production server (PORT=8080)
 	$(BIN)/python -m app
 
+estimate: ## Monthly cost of a stack at list prices, offline (STACK=dev|gcp|local, ARGS="--json --requests-per-month N")
+	$(BIN)/python -m infra.estimate $(STACK) $(ARGS)
+
 clean: ## Remove the virtualenv and caches (not the local stack's state)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
