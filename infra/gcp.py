@@ -34,8 +34,9 @@ APIS = (
 # Registry docs, "Configure authentication to Artifact Registry for Docker" (access token).
 AR_TOKEN_USERNAME = "oauth2accesstoken"
 IMAGE_NAME = "echo-service"
-# Cleanup policy: versions no longer tagged are deleted after this long, but the newest
-# KEEP_VERSIONS are always kept, so a rollback target (and the image running) survives.
+# Cleanup policy: untagged versions (each push moves the stack's tag on) uploaded more than this
+# long ago are deleted, but the newest KEEP_VERSIONS are always kept (KEEP wins over DELETE), so
+# the image running and a few rollback targets survive.
 CLEANUP_UNTAGGED_AFTER = "30d"
 KEEP_VERSIONS = 10
 # Read access to images; the nodes' service account needs it to pull. Source: Artifact Registry
