@@ -125,7 +125,6 @@ class FargateService(pulumi.ComponentResource):
             raise ValueError("FargateService needs settings.aws (the stack's cloud must be aws)")
         aws_settings: AwsSettings = settings.aws
         self._name = name
-        self._settings = settings
 
         self._provider = aws.Provider(
             f"{name}-aws",
