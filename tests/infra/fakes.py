@@ -31,9 +31,139 @@ COMMON_OUTPUTS: dict[str, Outputs] = {
     "docker-build:index:Image": _docker_build_image,
 }
 
+
 # --- aws target -------------------------------------------------------------------------------
-AWS_OUTPUTS: dict[str, Outputs] = {}
-AWS_CALLS: dict[str, CallResult] = {}
+def _hex(name: str, length: int = 17) -> str:
+    """A stable fake hex id per resource name, like the suffix of vpc-0123..., sg-0123..."""
+    digest = 0xCBF29CE484222325  # FNV-1a, 64 bits: stable across runs, unlike hash()
+    for byte in name.encode():
+        digest = ((digest ^ byte) * 0x100000001B3) % 2**64
+    return (f"{digest:016x}" * 2)[:length]
+
+
+def _physical(name: str, inputs: dict[str, Any]) -> str:
+    """The name AWS would hold: the one given, else Pulumi's auto-name (name + random suffix)."""
+    return inputs.get("name") or f"{name}-{_hex(name, 7)}"
+
+
+def _arn(service: str, resource: str, region: str = AWS_REGION) -> str:
+    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+
+
+def _ecr_repository(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    repo = _physical(name, inputs)
+    return {"name": repo, "arn": _arn("ecr", f"repository/{repo}"), "registryId": ACCOUNT,
+            "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{AWS_REGION}.amazonaws.com/{repo}"}  # fmt: skip
+
+
+def _load_balancer(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    lb = _physical(name, inputs)
+    suffix = f"app/{lb}/{_hex(name, 16)}"
+    return {"name": lb, "arn": _arn("elasticloadbalancing", f"loadbalancer/{suffix}"),
+            "arnSuffix": suffix, "zoneId": "Z35SXDOTRQ7X7K",
+            "dnsName": f"{lb}-{int(_hex(name, 8), 16)}.{AWS_REGION}.elb.amazonaws.com"}  # fmt: skip
+
+
+def _target_group(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    tg = _physical(name, inputs)
+    suffix = f"targetgroup/{tg}/{_hex(name, 16)}"
+    return {"name": tg, "arn": _arn("elasticloadbalancing", suffix), "arnSuffix": suffix}
+
+
+def _listener(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"arn": _arn("elasticloadbalancing", f"listener/app/{name}/{_hex(name, 16)}")}
+
+
+def _ecs_cluster(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    cluster = _physical(name, inputs)
+    arn = _arn("ecs", f"cluster/{cluster}")
+    return {"id": arn, "name": cluster, "arn": arn}
+
+
+def _ecs_service(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    service = _physical(name, inputs)
+    return {"id": _arn("ecs", f"service/{service}"), "name": service}
+
+
+def _task_definition(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    family = inputs["family"]
+    return {"id": family, "revision": 1, "arn": _arn("ecs", f"task-definition/{family}:1"),
+            "arnWithoutRevision": _arn("ecs", f"task-definition/{family}")}  # fmt: skip
+
+
+def _log_group(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    group = _physical(name, inputs)
+    return {"id": group, "name": group, "arn": _arn("logs", f"log-group:{group}")}
+
+
+def _iam_role(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    role = _physical(name, inputs)
+    return {"id": role, "name": role, "arn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
+            "uniqueId": "AROA" + _hex(name, 17).upper()}  # fmt: skip
+
+
+def _ec2(prefix: str) -> Outputs:
+    def outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        resource_id = f"{prefix}-0{_hex(name, 16)}"
+        return {"id": resource_id, "arn": _arn("ec2", f"{prefix}/{resource_id}")}
+
+    return outputs
+
+
+def _scaling_target(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"id": inputs["resourceId"],
+            "arn": _arn("application-autoscaling", f"scalable-target/{_hex(name, 20)}")}  # fmt: skip
+
+
+AWS_OUTPUTS: dict[str, Outputs] = {
+    "aws:ecr/repository:Repository": _ecr_repository,
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:lb/targetGroup:TargetGroup": _target_group,
+    "aws:lb/listener:Listener": _listener,
+    "aws:ecs/cluster:Cluster": _ecs_cluster,
+    "aws:ecs/service:Service": _ecs_service,
+    "aws:ecs/taskDefinition:TaskDefinition": _task_definition,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:iam/role:Role": _iam_role,
+    "aws:ec2/vpc:Vpc": _ec2("vpc"),
+    "aws:ec2/subnet:Subnet": _ec2("subnet"),
+    "aws:ec2/internetGateway:InternetGateway": _ec2("igw"),
+    "aws:ec2/routeTable:RouteTable": _ec2("rtb"),
+    "aws:ec2/securityGroup:SecurityGroup": _ec2("sg"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _ec2("sgr"),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": _ec2("sgr"),
+    "aws:appautoscaling/target:Target": _scaling_target,
+}
+
+# us-east-1's zones, with the zone ids a real account might see.
+AWS_ZONES = {"us-east-1a": "use1-az1", "us-east-1b": "use1-az2", "us-east-1c": "use1-az4"}
+
+
+def _availability_zones(args: dict[str, Any]) -> dict[str, Any]:
+    excluded = set(args.get("excludeZoneIds") or [])
+    zones = {n: z for n, z in AWS_ZONES.items() if z not in excluded}
+    return {"id": AWS_REGION, "names": list(zones), "zoneIds": list(zones.values()),
+            "groupNames": [AWS_REGION], "state": args.get("state")}  # fmt: skip
+
+
+def _authorization_token(args: dict[str, Any]) -> dict[str, Any]:
+    registry = args.get("registryId") or ACCOUNT
+    return {"id": AWS_REGION, "registryId": registry, "userName": "AWS",
+            "password": "fake-ecr-password", "authorizationToken": "QVdTOmZha2U=",
+            "expiresAt": "2026-11-25T12:00:00Z",
+            "proxyEndpoint": f"https://{registry}.dkr.ecr.{AWS_REGION}.amazonaws.com"}  # fmt: skip
+
+
+def _caller_identity(args: dict[str, Any]) -> dict[str, Any]:
+    return {"id": ACCOUNT, "accountId": ACCOUNT, "userId": "AIDAFAKEUSER",
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/tester"}  # fmt: skip
+
+
+AWS_CALLS: dict[str, CallResult] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": _authorization_token,
+    "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
+}
 
 # --- gcp target -------------------------------------------------------------------------------
 GCP_REGION = "us-central1"

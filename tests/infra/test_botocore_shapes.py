@@ -1,0 +1,108 @@
+"""The request validator refuses what the AWS APIs refuse, so the tests that use it mean something."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra.botocore_shapes import assert_valid, input_shape, problems
+
+GOOD_CONTAINER = {
+    "name": "app",
+    "image": "repo@sha256:ab",
+    "essential": True,
+    "portMappings": [{"containerPort": 8080}],
+}
+
+
+def test_a_valid_request_has_no_problems():
+    assert_valid(
+        "ecs", "RegisterTaskDefinition", {"family": "f", "containerDefinitions": [GOOD_CONTAINER]}
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        (
+            {"family": "f", "containerDefinitions": [{**GOOD_CONTAINER, "healthcheck": {}}]},
+            "unknown member 'healthcheck'",
+        ),
+        ({"containerDefinitions": [GOOD_CONTAINER]}, "missing required member 'family'"),
+        (
+            {"family": "f", "containerDefinitions": [{**GOOD_CONTAINER, "essential": "true"}]},
+            "expected a boolean",
+        ),
+        (
+            {
+                "family": "f",
+                "containerDefinitions": [
+                    {**GOOD_CONTAINER, "portMappings": [{"containerPort": "8080"}]}
+                ],
+            },
+            "expected an integer",
+        ),
+        (
+            {"family": "f", "containerDefinitions": [{**GOOD_CONTAINER, "stopTimeout": 30.5}]},
+            "expected an integer",
+        ),
+        ({"family": "f", "containerDefinitions": GOOD_CONTAINER}, "expected a list"),
+        (
+            {"family": "f", "containerDefinitions": [GOOD_CONTAINER], "networkMode": "vpc"},
+            "'vpc' is not one of",
+        ),
+        (
+            {"family": "f", "containerDefinitions": [GOOD_CONTAINER], "cpu": None},
+            "null is not a value",
+        ),
+        (
+            {
+                "family": "f",
+                "containerDefinitions": [
+                    {
+                        **GOOD_CONTAINER,
+                        "logConfiguration": {"logDriver": "awslogs", "options": {"k": 1}},
+                    }
+                ],
+            },
+            "expected a string",
+        ),
+    ],
+    ids=[
+        "unknown-member",
+        "missing-required",
+        "bool",
+        "int",
+        "float-for-int",
+        "list",
+        "enum",
+        "null",
+        "map-value",
+    ],
+)
+def test_each_kind_of_mistake_is_reported_with_its_path(request_, expected):
+    found = problems(input_shape("ecs", "RegisterTaskDefinition"), request_)
+    assert any(expected in p for p in found), found
+    assert all(p.startswith("$") for p in found)
+    with pytest.raises(AssertionError, match="RegisterTaskDefinition would reject"):
+        assert_valid("ecs", "RegisterTaskDefinition", request_)
+
+
+def test_ranges_and_lengths_declared_by_the_model_are_enforced():
+    shape = input_shape("elbv2", "CreateTargetGroup")
+    assert any(
+        "below the minimum 5" in p
+        for p in problems(shape, {"Name": "tg", "HealthCheckIntervalSeconds": 1})
+    )
+    assert any(
+        "above the maximum 10" in p
+        for p in problems(shape, {"Name": "tg", "HealthyThresholdCount": 11})
+    )
+    assert any(
+        "at least 1 required" in p for p in problems(shape, {"Name": "tg", "HealthCheckPath": ""})
+    )
+    assert (
+        problems(
+            shape, {"Name": "tg", "HealthCheckIntervalSeconds": 10, "HealthyThresholdCount": 2}
+        )
+        == []
+    )
