@@ -216,7 +216,7 @@ def test_health_check_command_really_probes_healthz(status, healthy):
     if status is None:
         server.server_close()  # nothing listens: connection refused
     else:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         tests = _container(run_stack("local", {"containerPort": port})).inputs["healthcheck"][
             "tests"
