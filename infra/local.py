@@ -2,7 +2,7 @@
 
 No registry and no cloud account: the image is built for the host's own platform (an ARM laptop
 never runs it under emulation), kept in the local image store, and run as one container published
-on localhost. `pulumi up` returns only when the container reports healthy.
+on localhost. `pulumi up` returns only when the container reports healthy (its /healthz answers).
 
 How a code change rolls out: `docker.Image` hashes the build context (honouring
 `app/.dockerignore`) on every run and rebuilds when it changed; for a local-only image its
@@ -24,7 +24,7 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.image import APP_CONTEXT, APP_DOCKERFILE
-from infra.settings import HEALTH_CHECK_PATH, Settings
+from infra.settings import Settings
 
 # Publish on the loopback interface only: a laptop's endpoint should not be reachable from the
 # café's Wi-Fi. The url says `localhost`, which resolves to this address.
@@ -49,9 +49,10 @@ WAIT_TIMEOUT_SECONDS = 60
 # (the app's GRACEFUL_TIMEOUT is 10 s).
 DESTROY_GRACE_SECONDS = 15
 
-# The image is python slim: no curl or wget, so the probe is a Python one-liner. urlopen raises
-# (exit status 1) on a refused connection, a timeout or a 4xx/5xx answer.
-_PROBE = "import urllib.request; urllib.request.urlopen({url!r}, timeout=2)"
+# The image's own probe (python slim has no curl): GET /healthz on $HOST:$PORT, exit 1 unless it
+# answers 200. The container sets the timings, not the image: its 30 s interval would make
+# `pulumi up` wait half a minute for the first check on engines without start_interval.
+HEALTHCHECK_COMMAND = ["CMD", "python", "-m", "app.healthcheck"]
 
 
 def docker_name(name: str) -> str:
@@ -62,12 +63,6 @@ def docker_name(name: str) -> str:
     `echo-service-dev-box`.
     """
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-def health_probe(container_port: int) -> list[str]:
-    """The container health check command: GET the health path on the app's own port."""
-    url = f"http://127.0.0.1:{container_port}{HEALTH_CHECK_PATH}"
-    return ["CMD", "python", "-c", _PROBE.format(url=url)]
 
 
 class LocalService(pulumi.ComponentResource):
@@ -127,7 +122,7 @@ class LocalService(pulumi.ComponentResource):
             restart="unless-stopped",
             must_run=True,
             healthcheck=docker.ContainerHealthcheckArgs(
-                tests=health_probe(settings.container_port),
+                tests=HEALTHCHECK_COMMAND,
                 interval=HEALTHCHECK_INTERVAL,
                 timeout=HEALTHCHECK_TIMEOUT,
                 retries=HEALTHCHECK_RETRIES,

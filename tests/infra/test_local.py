@@ -13,7 +13,7 @@ import pytest
 
 from infra.local import TMPFS, WAIT_TIMEOUT_SECONDS, docker_name
 from infra.settings import host_platform
-from tests.harness import Rendered, Res, run_stack
+from tests.harness import ROOT, Rendered, Res, run_stack
 from tests.infra.fakes import LOCAL_IMAGE_ID
 
 COMPONENT = "echo-service:local:LocalService"
@@ -137,8 +137,8 @@ def test_up_waits_for_a_healthy_container(shipped):
     assert inputs["wait"] is True
     assert inputs["waitTimeout"] == WAIT_TIMEOUT_SECONDS
     check = inputs["healthcheck"]
-    assert check["tests"][:3] == ["CMD", "python", "-c"]
-    assert "'http://127.0.0.1:8080/healthz'" in check["tests"][3]
+    # The image's own probe, which asks /healthz on $PORT (set on the container).
+    assert check["tests"] == ["CMD", "python", "-m", "app.healthcheck"]
     assert check["retries"] == 3
     # Whole seconds under a minute: Docker reports durations back in Go's format ("1m30s"), so
     # any other spelling would show a change after `pulumi refresh`.
@@ -186,7 +186,6 @@ def test_local_port_and_container_port_overrides():
     inputs = _container(rendered).inputs
     assert inputs["ports"] == [{"internal": 5000, "external": 9090, "ip": "127.0.0.1"}]
     assert inputs["envs"] == ["PORT=5000"]
-    assert "'http://127.0.0.1:5000/healthz'" in inputs["healthcheck"]["tests"][3]
     assert rendered.outputs["url"] == "http://localhost:9090"
 
 
@@ -208,8 +207,8 @@ class _Health(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize(("status", "healthy"), [(200, True), (500, False), (None, False)])
-def test_health_check_command_really_probes_healthz(status, healthy):
-    """Runs the rendered health check (as the container would, minus Docker) against a server."""
+def test_health_check_command_really_probes_healthz_on_the_container_port(status, healthy):
+    """Runs the rendered health check with the container's env (as Docker would) on a server."""
     handler = type("Handler", (_Health,), {"status": status or 200})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     port = server.server_address[1]
@@ -218,14 +217,14 @@ def test_health_check_command_really_probes_healthz(status, healthy):
     else:
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
-        tests = _container(run_stack("local", {"containerPort": port})).inputs["healthcheck"][
-            "tests"
-        ]
-        assert tests[0] == "CMD" and tests[1] == "python"
-        # The container has no proxy settings; a developer's HTTP_PROXY must not reroute the probe.
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        inputs = _container(run_stack("local", {"containerPort": port})).inputs
+        command = inputs["healthcheck"]["tests"]
+        assert command[:2] == ["CMD", "python"]
+        # The container's own variables; no proxy settings (the container has none).
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and k != "HOST"}
+        env.update(item.split("=", 1) for item in inputs["envs"])
         result = subprocess.run(
-            [sys.executable, *tests[2:]], capture_output=True, timeout=10, env=env
+            [sys.executable, *command[2:]], cwd=ROOT, capture_output=True, timeout=10, env=env
         )
         assert (result.returncode == 0) is healthy, result.stderr
     finally:
