@@ -30,8 +30,9 @@ from infra.settings import Settings
 # café's Wi-Fi. The url says `localhost`, which resolves to this address.
 LOCAL_BIND_IP = "127.0.0.1"
 
-# /tmp is the one writable path the app needs (gunicorn's worker heartbeat files); everything else
-# is a read-only root filesystem, as on the clouds. noexec/nosuid: nothing there is meant to run.
+# The root filesystem is read-only, as it should be on the clouds; /tmp is the one writable path,
+# for temporary files a model library may write (gunicorn's heartbeats go to /dev/shm, which
+# Docker always mounts). noexec/nosuid: nothing written there is meant to run.
 TMPFS = {"/tmp": "rw,noexec,nosuid,size=64m"}
 
 # Docker health check timings. Whole seconds under a minute on purpose: the provider reads them
