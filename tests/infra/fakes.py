@@ -238,7 +238,43 @@ GCP_CALLS: dict[str, CallResult] = {
 }
 
 # --- local target -----------------------------------------------------------------------------
-LOCAL_OUTPUTS: dict[str, Outputs] = {}
+# The ID the local engine gives the built image (`docker image inspect --format {{.Id}}`).
+LOCAL_IMAGE_ID = "sha256:" + "5e" * 32
+LOCAL_CONTAINER_ID = "c0" * 32
+
+
+def _docker_image(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    # The provider's ID is the image name; a local-only build reports its ID as repoDigest.
+    build = inputs.get("build") or {}
+    return {
+        "id": inputs["imageName"],
+        "baseImageName": inputs["imageName"],
+        "registryServer": "",
+        "repoDigest": LOCAL_IMAGE_ID if inputs.get("skipPush") else "",
+        "context": build.get("context", "."),
+        "dockerfile": "Dockerfile",
+        "platform": build.get("platform"),
+    }
+
+
+def _docker_remote_image(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    # The provider's ID is the image ID followed by the name it was looked up by.
+    return {"id": f"{LOCAL_IMAGE_ID}{inputs['name']}", "imageId": LOCAL_IMAGE_ID, "repoDigest": ""}
+
+
+def _docker_container(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": LOCAL_CONTAINER_ID,
+        "exitCode": None,
+        "networkDatas": [{"ipAddress": "172.17.0.2"}],
+    }
+
+
+LOCAL_OUTPUTS: dict[str, Outputs] = {
+    "docker:index/image:Image": _docker_image,
+    "docker:index/remoteImage:RemoteImage": _docker_remote_image,
+    "docker:index/container:Container": _docker_container,
+}
 LOCAL_CALLS: dict[str, CallResult] = {}
 
 FAKE_OUTPUTS: dict[str, Outputs] = {**COMMON_OUTPUTS, **AWS_OUTPUTS, **GCP_OUTPUTS, **LOCAL_OUTPUTS}

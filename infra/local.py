@@ -1,0 +1,160 @@
+"""The local target: the endpoint's image built and run on this machine's Docker engine.
+
+No registry and no cloud account: the image is built for the host's own platform (an ARM laptop
+never runs it under emulation), kept in the local image store, and run as one container published
+on localhost. `pulumi up` returns only when the container reports healthy (its /healthz answers).
+
+How a code change rolls out: `docker.Image` hashes the build context (honouring
+`app/.dockerignore`) on every run and rebuilds when it changed; for a local-only image its
+`repo_digest` output is the new image's ID (`sha256:...`). The container runs that ID, never the
+moving tag, so a new ID replaces the container. A tag would not: the container's input would stay
+the same string while the tag moved underneath it.
+
+How `pulumi destroy` leaves nothing: `docker.Image` never deletes what it built, so a
+`docker.RemoteImage` holds the built ID with `keep_locally=False` and removes it on destroy, after
+the container (which depends on it) is gone. On a rebuild the old `RemoteImage` is replaced, which
+removes the previous build once the new container runs, so images do not pile up.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.image import APP_CONTEXT, APP_DOCKERFILE
+from infra.settings import Settings
+
+# Publish on the loopback interface only: a laptop's endpoint should not be reachable from the
+# café's Wi-Fi. The url says `localhost`, which resolves to this address.
+LOCAL_BIND_IP = "127.0.0.1"
+
+# The root filesystem is read-only, as it should be on the clouds; /tmp is the one writable path,
+# for temporary files a model library may write (gunicorn's heartbeats go to /dev/shm, which
+# Docker always mounts). noexec/nosuid: nothing written there is meant to run.
+TMPFS = {"/tmp": "rw,noexec,nosuid,size=64m"}
+
+# Docker health check timings. Whole seconds under a minute on purpose: the provider reads them
+# back as Go durations ("1m30s" for 90s) and any other spelling shows a change after a refresh.
+# start_interval (Docker 25+) probes every second while the app starts, so `pulumi up` returns
+# about a second after the server listens; older engines wait one `interval` instead.
+HEALTHCHECK_INTERVAL = "10s"
+HEALTHCHECK_TIMEOUT = "3s"
+HEALTHCHECK_RETRIES = 3
+HEALTHCHECK_START_PERIOD = "30s"
+HEALTHCHECK_START_INTERVAL = "1s"
+# How long `pulumi up` waits for the new container to be healthy before failing the update.
+WAIT_TIMEOUT_SECONDS = 60
+# SIGTERM first on delete and replace, like ECS and Kubernetes do, so in-flight requests finish
+# (the app's GRACEFUL_TIMEOUT is 10 s).
+DESTROY_GRACE_SECONDS = 15
+
+# The image's own probe (python slim has no curl): GET /healthz on $HOST:$PORT, exit 1 unless it
+# answers 200. The container sets the timings, not the image: its 30 s interval would make
+# `pulumi up` wait half a minute for the first check on engines without start_interval.
+HEALTHCHECK_COMMAND = ["CMD", "python", "-m", "app.healthcheck"]
+
+
+def docker_name(name: str) -> str:
+    """`name` as a valid Docker image repository and container name.
+
+    Docker repositories are lower case `[a-z0-9]` runs joined by separators, while Pulumi stack
+    names may hold upper case, dots and underscores: `echo-service-Dev_Box` becomes
+    `echo-service-dev-box`.
+    """
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+class LocalService(pulumi.ComponentResource):
+    """The endpoint as one container on the local Docker engine, published on localhost.
+
+    Attributes:
+        image: The image build (tagged `<project>-<stack>:latest`, never pushed).
+        local_image: The built image by ID; removes it from the engine on destroy.
+        container: The running container, named `<project>-<stack>`.
+        url: `http://localhost:<localPort>`.
+        exports: The stack outputs: url, image, imageId, container.
+    """
+
+    url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("echo-service:local:LocalService", name, None, opts)
+        local_name = docker_name(settings.name)
+
+        # The default Docker provider: it reads DOCKER_HOST (or `docker:host` config), so
+        # Docker Desktop, Colima and remote engines work without changes here.
+        self.image = docker.Image(
+            f"{name}-image",
+            image_name=f"{local_name}:latest",
+            build=docker.DockerBuildArgs(
+                context=APP_CONTEXT,
+                dockerfile=APP_DOCKERFILE,
+                platform=settings.platform,
+            ),
+            skip_push=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.local_image = docker.RemoteImage(
+            f"{name}-local-image",
+            name=self.image.repo_digest,
+            keep_locally=False,
+            # Replace (not update in place) on a new build, so the old build is removed.
+            triggers={"imageId": self.image.repo_digest},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.container = docker.Container(
+            f"{name}-container",
+            name=local_name,
+            image=self.local_image.image_id,
+            envs=[f"PORT={settings.container_port}"],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=settings.container_port,
+                    external=settings.local_port,
+                    ip=LOCAL_BIND_IP,
+                )
+            ],
+            restart="unless-stopped",
+            must_run=True,
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=HEALTHCHECK_COMMAND,
+                interval=HEALTHCHECK_INTERVAL,
+                timeout=HEALTHCHECK_TIMEOUT,
+                retries=HEALTHCHECK_RETRIES,
+                start_period=HEALTHCHECK_START_PERIOD,
+                start_interval=HEALTHCHECK_START_INTERVAL,
+            ),
+            wait=True,
+            wait_timeout=WAIT_TIMEOUT_SECONDS,
+            destroy_grace_seconds=DESTROY_GRACE_SECONDS,
+            read_only=True,
+            tmpfs=TMPFS,
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            security_opts=["no-new-privileges:true"],
+            # One cloud replica's size: the same memory ceiling (an out-of-memory model fails
+            # here first) and the same CPU limit, from which the app sizes its worker count.
+            memory=settings.memory,
+            cpus=f"{settings.cpu / 1024:g}",
+            labels=[
+                docker.ContainerLabelArgs(label=key, value=value)
+                for key, value in sorted(settings.labels.items())
+            ],
+            # The host port and the container name are fixed, so the old container must go
+            # before its replacement can start.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+
+        self.url = pulumi.Output.from_input(f"http://localhost:{settings.local_port}")
+        self.exports: dict[str, pulumi.Output] = {
+            "url": self.url,
+            "image": self.image.image_name,
+            "imageId": self.local_image.image_id,
+            "container": self.container.name,
+        }
+        self.register_outputs(self.exports)

