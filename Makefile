@@ -64,6 +64,10 @@ outputs: stack ## Show the stack's outputs
 serve: ## Run the endpoint on this machine with the production server (PORT=8080)
 	$(BIN)/python -m app
 
+# No preflight: the check needs neither Docker nor a virtualenv beyond Python, only `pulumi`.
+smoke: ## Check the deployed endpoint's contract: /healthz, GET and POST /predict (STACK=local|dev|gcp)
+	$(BIN)/python -m infra.smoke --stack $(STACK)
+
 estimate: ## Monthly cost of a stack at list prices, offline (STACK=dev|gcp|local, ARGS="--json --requests-per-month N")
 	$(BIN)/python -m infra.estimate $(STACK) $(ARGS)
 
