@@ -64,7 +64,7 @@ outputs: stack ## Show the stack's outputs
 serve: ## Run the endpoint on this machine with the production server (PORT=8080)
 	$(BIN)/python -m app
 
-# No preflight: the check needs neither Docker nor a virtualenv beyond Python, only `pulumi`.
+# No preflight: the smoke needs no Docker, and says itself when the Pulumi CLI is missing.
 smoke: ## Check the deployed endpoint's contract: /healthz, GET and POST /predict (STACK=local|dev|gcp)
 	$(BIN)/python -m infra.smoke --stack $(STACK)
 
