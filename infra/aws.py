@@ -43,6 +43,9 @@ ZONE_COUNT = len(SUBNET_CIDRS)
 # Fargate": us-west-1 supports only usw1-az1 and usw1-az3, ap-northeast-1 only apne1-az1, -az2
 # and -az4), so a new VPC never puts a subnet there.
 FARGATE_UNSUPPORTED_ZONE_IDS = ("usw1-az2", "apne1-az3")
+# The opt-in status of a region's regular zones (EC2 DescribeAvailabilityZones, OptInStatus);
+# Local and Wavelength Zones are "opted-in" or "not-opted-in".
+ZONE_OPT_IN_NOT_REQUIRED = "opt-in-not-required"
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -273,6 +276,14 @@ class FargateService(pulumi.ComponentResource):
         zones = aws.get_availability_zones_output(
             state="available",
             exclude_zone_ids=list(FARGATE_UNSUPPORTED_ZONE_IDS),
+            # Regular zones only: an account that opted in to a Local or Wavelength Zone gets it
+            # listed too, sorted first ("us-west-2-lax-1a" < "us-west-2a"), and Fargate does not
+            # run there.
+            filters=[
+                aws.GetAvailabilityZonesFilterArgs(
+                    name="opt-in-status", values=[ZONE_OPT_IN_NOT_REQUIRED]
+                )
+            ],
             opts=self._invoke,
         )
         subnet_ids = []
