@@ -92,6 +92,12 @@ def named(r: Rendered, type_: str, name: str) -> Res:
     return next(res for res in r.of_type(type_) if res.name == name)
 
 
+def subnets(r: Rendered) -> list[Res]:
+    """The new subnets in program order (echo-service-public-0, -1, ...). Registration order is
+    not program order: each subnet waits for its zone, and either may be sent first."""
+    return sorted(r.of_type(SUBNET), key=lambda res: res.name)
+
+
 def listener(r: Rendered, port: int) -> Res:
     found = [res for res in r.of_type(LISTENER) if res.inputs["port"] == port]
     assert len(found) == 1, f"expected one listener on {port}"
@@ -267,12 +273,12 @@ def test_new_vpc_has_dns_hostnames_an_internet_gateway_and_no_nat_gateway():
 def test_new_vpc_has_public_subnets_in_the_first_two_regular_zones():
     r = render()
     vpc_id = r.one(VPC).outputs["id"]
-    subnets = r.of_type(SUBNET)
+    new_subnets = subnets(r)
     # The fake account has opted in to a Local Zone (us-east-1-bos-1a), which sorts first and
     # runs no Fargate: it must not get a subnet.
-    assert [s.inputs["availabilityZone"] for s in subnets] == ["us-east-1a", "us-east-1b"]
-    assert [s.inputs["cidrBlock"] for s in subnets] == list(target.SUBNET_CIDRS)
-    assert all(s.inputs["vpcId"] == vpc_id for s in subnets)
+    assert [s.inputs["availabilityZone"] for s in new_subnets] == ["us-east-1a", "us-east-1b"]
+    assert [s.inputs["cidrBlock"] for s in new_subnets] == list(target.SUBNET_CIDRS)
+    assert all(s.inputs["vpcId"] == vpc_id for s in new_subnets)
     (zones,) = [
         c for c in r.calls if c.token == "aws:index/getAvailabilityZones:getAvailabilityZones"
     ]
@@ -316,7 +322,7 @@ def test_existing_vpc_creates_no_network_and_uses_the_given_subnets():
 
 def test_new_subnets_carry_the_load_balancer_and_the_tasks():
     r = render()
-    subnet_ids = [s.outputs["id"] for s in r.of_type(SUBNET)]
+    subnet_ids = [s.outputs["id"] for s in subnets(r)]
     assert r.one(LB).inputs["subnets"] == subnet_ids
     assert r.one(SERVICE).inputs["networkConfiguration"]["subnets"] == subnet_ids
 
