@@ -302,6 +302,17 @@ def test_public_route_table_sends_the_internet_through_the_gateway_for_both_subn
     assert all(a.inputs["routeTableId"] == table.outputs["id"] for a in associations)
 
 
+def test_what_needs_the_internet_gateway_waits_for_it_and_goes_first_on_destroy():
+    # CreateLoadBalancer refuses an internet-facing ALB while the VPC has no gateway attached,
+    # and a gateway cannot be detached while the ALB's or the tasks' public addresses exist.
+    # The engine deletes dependents first, so these dependencies order `pulumi destroy` too.
+    r = render()
+    routes = {r.one(IGW).urn} | {a.urn for a in r.of_type(ROUTE_TABLE_ASSOCIATION)}
+    assert len(routes) == 1 + len(target.SUBNET_CIDRS)
+    assert routes <= set(r.one(LB).dependencies)
+    assert routes <= set(r.one(SERVICE).dependencies)
+
+
 def test_zone_shortage_is_a_clear_error():
     assert target.pick_zone(["us-east-1a", "us-east-1b"], 1) == "us-east-1b"
     with pytest.raises(pulumi.RunError, match=r"offers 1 availability zone.*echo-service:vpcId"):
@@ -487,6 +498,14 @@ def test_execution_role_has_only_the_ecs_task_execution_managed_policy():
     assert not r.types() & {"aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"}
     for role in r.of_type(ROLE):
         assert not role.inputs.keys() & {"inlinePolicies", "managedPolicyArns"}
+
+
+def test_task_definition_waits_for_the_execution_roles_policy():
+    # The role's ARN is known before its policy is attached; tasks started in between cannot
+    # pull the image. On destroy the dependency keeps the policy until the tasks are gone.
+    r = render()
+    (attachment,) = r.of_type(ATTACHMENT)
+    assert attachment.urn in r.one(TASK_DEF).dependencies
 
 
 def test_task_role_has_no_permissions_and_trusts_only_this_accounts_tasks():
