@@ -712,9 +712,13 @@ def deployed_or_fail(service_name: str, deployed: str, wanted: str) -> str:
     """Fails `pulumi up` when the service runs another task definition than the one deployed.
 
     With rollback on, ECS's circuit breaker restores the previous task definition when the new
-    tasks keep failing, and the service becomes steady again, so the wait for steady state alone
-    reports success (hashicorp/terraform-provider-aws#19519). The service then reports the old
-    task definition, which this catches.
+    tasks keep failing, and the service becomes steady again. Older releases of the upstream
+    terraform-provider-aws report that wait as a success (hashicorp/terraform-provider-aws#19519);
+    recent ones follow the ECS service deployment and should fail on its ROLLBACK_SUCCESSFUL
+    status themselves (not verified against a real account). Either way the service then
+    reports the old task definition, which this catches, as a backstop that does not depend on
+    the provider version. It runs only on known values: not in a preview of a new task
+    definition, and a no-op update compares the same two ARNs from the state.
 
     Returns:
         The service's name, when the deployed task definition is the wanted one.
