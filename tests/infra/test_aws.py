@@ -235,6 +235,26 @@ def test_image_is_built_for_the_pinned_platform_and_pushed_with_an_ecr_token():
     assert [c.args for c in token_calls] == [{"registryId": fakes.ACCOUNT}]
 
 
+def test_destroy_leaves_the_image_to_the_repository_it_deletes(monkeypatch: pytest.MonkeyPatch):
+    # docker-build deletes a pushed digest with the ECR token saved at the last `pulumi up`,
+    # which expires after 12 hours: a later destroy would fail on the image and keep the
+    # repository. The image is retained instead; force_delete removes it with the repository.
+    retained: dict[str, bool] = {}
+    original = harness.RecordingMonitor.RegisterResource
+
+    def register(self, request):
+        retained[request.type] = request.retainOnDelete
+        return original(self, request)
+
+    monkeypatch.setattr(harness.RecordingMonitor, "RegisterResource", register)
+    r = run_stack("dev")
+    assert retained[IMAGE] is True
+    assert r.one(REPO).inputs["forceDelete"] is True
+    assert r.one(REPO).urn in r.one(IMAGE).dependencies
+    # Only the image: everything else is deleted for real.
+    assert not [t for t, kept in retained.items() if kept and t != IMAGE]
+
+
 def test_task_runs_the_image_by_digest_and_the_stack_exports_it():
     r = render()
     ref = f"{r.one(REPO).outputs['repositoryUrl']}@{fakes.FAKE_DIGEST}"

@@ -19,6 +19,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra import gcp as gcp_target
+from tests import harness
 from tests.harness import Rendered, Res, run_stack
 from tests.infra import fakes
 
@@ -228,6 +229,24 @@ def test_the_image_is_built_for_amd64_pushed_with_a_token_pulumi_obtains_and_dep
     assert stack.one(REPOSITORY).urn in image.dependencies
     assert stack.outputs["image"] == f"{url}@{fakes.FAKE_DIGEST}"
     assert container(stack)["image"] == stack.outputs["image"]
+
+
+def test_destroy_leaves_the_image_to_the_repository_it_deletes(monkeypatch: pytest.MonkeyPatch):
+    # docker-build deletes a pushed digest with the access token saved at the last `pulumi up`,
+    # which expires after an hour: a later destroy would fail on the image and keep the
+    # repository. The image is retained instead; deleting the repository deletes its images.
+    retained: dict[str, bool] = {}
+    original = harness.RecordingMonitor.RegisterResource
+
+    def register(self, request):
+        retained[request.type] = request.retainOnDelete
+        return original(self, request)
+
+    monkeypatch.setattr(harness.RecordingMonitor, "RegisterResource", register)
+    stack = render()
+    assert retained[IMAGE] is True
+    assert stack.one(REPOSITORY).urn in stack.one(IMAGE).dependencies
+    assert not [t for t, kept in retained.items() if kept and t != IMAGE]
 
 
 def test_the_platform_setting_cannot_put_an_arm_image_on_gke():
