@@ -374,6 +374,9 @@ def test_the_kubernetes_provider_authenticates_with_the_gke_exec_plugin(stack: R
 
 def test_every_kubernetes_object_uses_the_clusters_provider(stack: Rendered):
     provider = stack.one(K8S_PROVIDER)
+    # The engine deletes what uses a provider before what the provider depends on: on destroy
+    # the LoadBalancer Service (and its cloud load balancer) goes before the cluster.
+    assert stack.one(CLUSTER).urn in provider.dependencies
     for kind in K8S_OBJECTS:
         res = stack.one(kind)
         assert provider_urn(res) == provider.urn, f"{kind} uses another provider"
