@@ -43,6 +43,9 @@ ZONE_COUNT = len(SUBNET_CIDRS)
 # Fargate": us-west-1 supports only usw1-az1 and usw1-az3, ap-northeast-1 only apne1-az1, -az2
 # and -az4), so a new VPC never puts a subnet there.
 FARGATE_UNSUPPORTED_ZONE_IDS = ("usw1-az2", "apne1-az3")
+# The opt-in status of a region's regular zones (EC2 DescribeAvailabilityZones, OptInStatus);
+# Local and Wavelength Zones are "opted-in" or "not-opted-in".
+ZONE_OPT_IN_NOT_REQUIRED = "opt-in-not-required"
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -139,9 +142,11 @@ class FargateService(pulumi.ComponentResource):
         partition = caller.arn.apply(lambda arn: arn.split(":")[1])
 
         image_ref = self._image(settings)
-        vpc_id, subnet_ids = self._network(aws_settings)
+        vpc_id, subnet_ids, routes = self._network(aws_settings)
         alb_sg, task_sg = self._security_groups(vpc_id, settings)
-        lb, target_group, listeners = self._load_balancer(vpc_id, subnet_ids, alb_sg, settings)
+        lb, target_group, listeners = self._load_balancer(
+            vpc_id, subnet_ids, alb_sg, settings, routes
+        )
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -158,12 +163,18 @@ class FargateService(pulumi.ComponentResource):
             ],
             opts=self._child(),
         )
-        execution_role, task_role = self._roles(partition, caller.account_id)
+        execution_role, execution_policy, task_role = self._roles(partition, caller.account_id)
         task_definition = self._task_definition(
-            settings, image_ref, log_group, execution_role, task_role
+            settings, image_ref, log_group, execution_role, execution_policy, task_role
         )
         service = self._service(
-            settings, cluster, task_definition, subnet_ids, task_sg, target_group, listeners
+            settings,
+            cluster,
+            task_definition,
+            subnet_ids,
+            task_sg,
+            target_group,
+            [*listeners, *routes],
         )
         self._autoscaling(settings, cluster, service)
 
@@ -247,10 +258,19 @@ class FargateService(pulumi.ComponentResource):
 
     def _network(
         self, aws_settings: AwsSettings
-    ) -> tuple[pulumi.Input[str], Sequence[pulumi.Input[str]]]:
-        """The VPC and public subnets: the user's, or new ones with no NAT gateway."""
+    ) -> tuple[pulumi.Input[str], Sequence[pulumi.Input[str]], list[pulumi.Resource]]:
+        """The VPC and public subnets: the user's, or new ones with no NAT gateway.
+
+        Returns:
+            The VPC id, the subnet ids, and the resources that give the new subnets their route
+            to the internet (none for the user's own VPC). What has a public address in the
+            subnets depends on them: CreateLoadBalancer refuses an internet-facing ALB in a VPC
+            whose internet gateway is not attached yet ("VPC ... has no internet gateway"),
+            tasks need the route to pull their image, and on `pulumi destroy` the gateway
+            cannot be detached while the ALB's or the tasks' public addresses still exist.
+        """
         if aws_settings.vpc_id:
-            return aws_settings.vpc_id, list(aws_settings.subnet_ids)
+            return aws_settings.vpc_id, list(aws_settings.subnet_ids), []
 
         name = self._name
         # No NAT gateway: one costs about $33 a month (plus $0.045/GB) before any traffic. Tasks
@@ -273,9 +293,18 @@ class FargateService(pulumi.ComponentResource):
         zones = aws.get_availability_zones_output(
             state="available",
             exclude_zone_ids=list(FARGATE_UNSUPPORTED_ZONE_IDS),
+            # Regular zones only: an account that opted in to a Local or Wavelength Zone gets it
+            # listed too, sorted first ("us-west-2-lax-1a" < "us-west-2a"), and Fargate does not
+            # run there.
+            filters=[
+                aws.GetAvailabilityZonesFilterArgs(
+                    name="opt-in-status", values=[ZONE_OPT_IN_NOT_REQUIRED]
+                )
+            ],
             opts=self._invoke,
         )
         subnet_ids = []
+        routes: list[pulumi.Resource] = [gateway]
         for index, cidr in enumerate(SUBNET_CIDRS):
             subnet = aws.ec2.Subnet(
                 f"{name}-public-{index}",
@@ -284,14 +313,15 @@ class FargateService(pulumi.ComponentResource):
                 availability_zone=zones.names.apply(lambda names, i=index: pick_zone(names, i)),
                 opts=self._child(),
             )
-            aws.ec2.RouteTableAssociation(
+            association = aws.ec2.RouteTableAssociation(
                 f"{name}-public-{index}",
                 subnet_id=subnet.id,
                 route_table_id=route_table.id,
                 opts=self._child(),
             )
             subnet_ids.append(subnet.id)
-        return vpc.id, subnet_ids
+            routes.append(association)
+        return vpc.id, subnet_ids, routes
 
     def _security_groups(
         self, vpc_id: pulumi.Input[str], settings: Settings
@@ -366,6 +396,7 @@ class FargateService(pulumi.ComponentResource):
         subnet_ids: Sequence[pulumi.Input[str]],
         alb_sg: aws.ec2.SecurityGroup,
         settings: Settings,
+        routes: list[pulumi.Resource],
     ) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup, list[aws.lb.Listener]]:
         name = self._name
         certificate_arn = settings.aws.certificate_arn
@@ -379,7 +410,8 @@ class FargateService(pulumi.ComponentResource):
             enable_deletion_protection=settings.deletion_protection,
             # Requests with malformed headers are dropped at the ALB, not passed to the app.
             drop_invalid_header_fields=True,
-            opts=self._child(),
+            # Internet-facing: created after, and deleted before, the internet gateway and routes.
+            opts=self._child(depends_on=routes),
         )
         target_group = aws.lb.TargetGroup(
             f"{name}-tg",
@@ -445,7 +477,7 @@ class FargateService(pulumi.ComponentResource):
 
     def _roles(
         self, partition: pulumi.Output[str], account_id: pulumi.Output[str]
-    ) -> tuple[aws.iam.Role, aws.iam.Role]:
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment, aws.iam.Role]:
         name = self._name
         # ECS's agent uses the execution role to pull the image and write logs; nothing else.
         execution_role = aws.iam.Role(
@@ -454,7 +486,7 @@ class FargateService(pulumi.ComponentResource):
             assume_role_policy=json.dumps(_ecs_tasks_trust()),
             opts=self._child(),
         )
-        aws.iam.RolePolicyAttachment(
+        execution_policy = aws.iam.RolePolicyAttachment(
             f"{name}-execution",
             role=execution_role.name,
             policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", EXECUTION_ROLE_POLICY),
@@ -471,7 +503,7 @@ class FargateService(pulumi.ComponentResource):
             ),
             opts=self._child(),
         )
-        return execution_role, task_role
+        return execution_role, execution_policy, task_role
 
     def _task_definition(
         self,
@@ -479,6 +511,7 @@ class FargateService(pulumi.ComponentResource):
         image_ref: pulumi.Output[str],
         log_group: aws.cloudwatch.LogGroup,
         execution_role: aws.iam.Role,
+        execution_policy: aws.iam.RolePolicyAttachment,
         task_role: aws.iam.Role,
     ) -> aws.ecs.TaskDefinition:
         container = container_definition(
@@ -502,7 +535,10 @@ class FargateService(pulumi.ComponentResource):
             # No host path: on Fargate the volume lives on the task's ephemeral storage.
             volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)],
             container_definitions=pulumi.Output.json_dumps([container]),
-            opts=self._child(),
+            # The role's ARN alone does not wait for its policy: without this, the first tasks
+            # may start before the role may pull the image or write logs, and on destroy the
+            # policy goes while the service's last tasks still log.
+            opts=self._child(depends_on=[execution_policy]),
         )
 
     def _service(
@@ -513,7 +549,7 @@ class FargateService(pulumi.ComponentResource):
         subnet_ids: Sequence[pulumi.Input[str]],
         task_sg: aws.ec2.SecurityGroup,
         target_group: aws.lb.TargetGroup,
-        listeners: list[aws.lb.Listener],
+        after: list[pulumi.Resource],
     ) -> aws.ecs.Service:
         return aws.ecs.Service(
             f"{self._name}-service",
@@ -550,8 +586,9 @@ class FargateService(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
             opts=self._child(
-                # ECS rejects a target group that no listener attaches to a load balancer.
-                depends_on=listeners,
+                # ECS rejects a target group that no listener attaches to a load balancer, and
+                # tasks in new public subnets need their route to ECR before they start.
+                depends_on=after,
                 # The autoscaler owns the running count between deploys; without this, every
                 # `pulumi up` would reset it to minReplicas, under load too. Raising minReplicas
                 # still raises the count: the scaling target's new minimum scales the service out.
@@ -675,9 +712,13 @@ def deployed_or_fail(service_name: str, deployed: str, wanted: str) -> str:
     """Fails `pulumi up` when the service runs another task definition than the one deployed.
 
     With rollback on, ECS's circuit breaker restores the previous task definition when the new
-    tasks keep failing, and the service becomes steady again, so the wait for steady state alone
-    reports success (hashicorp/terraform-provider-aws#19519). The service then reports the old
-    task definition, which this catches.
+    tasks keep failing, and the service becomes steady again. Older releases of the upstream
+    terraform-provider-aws report that wait as a success (hashicorp/terraform-provider-aws#19519);
+    recent ones follow the ECS service deployment and should fail on its ROLLBACK_SUCCESSFUL
+    status themselves (not verified against a real account). Either way the service then
+    reports the old task definition, which this catches, as a backstop that does not depend on
+    the provider version. It runs only on known values: not in a preview of a new task
+    definition, and a no-op update compares the same two ARNs from the state.
 
     Returns:
         The service's name, when the deployed task definition is the wanted one.

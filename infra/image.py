@@ -34,7 +34,8 @@ def build_and_push(
         platform: `linux/amd64` or `linux/arm64`; pinned so an ARM laptop builds what the
             cloud runs.
         tag: A human-readable tag pushed alongside (the stack name); nothing deploys by it.
-        opts: Resource options (parent, depends_on).
+        opts: Resource options (parent, depends_on). The image is retained on delete: the
+            caller's repository must be deleted with the stack, images and all.
 
     Returns:
         The image resource and its reference by digest, `repository_url@sha256:...`.
@@ -47,7 +48,13 @@ def build_and_push(
         tags=[pulumi.Output.concat(repository_url, ":", tag)],
         push=True,
         registries=[registry],
-        opts=opts,
+        # On delete the provider removes the pushed digest from the registry with the
+        # credentials saved in the state at the last `pulumi up`: an ECR token lasts 12 hours,
+        # a Google access token one hour, so a later `pulumi destroy` fails here, with 401/403,
+        # and leaves the repository behind. Every push goes to a repository the stack owns and
+        # deletes with its images (ECR force_delete, Artifact Registry's repository delete), so
+        # the image is only dropped from the state.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
     )
     ref = pulumi.Output.concat(repository_url, "@", image.digest)
     return image, ref

@@ -135,13 +135,27 @@ AWS_OUTPUTS: dict[str, Outputs] = {
     "aws:appautoscaling/target:Target": _scaling_target,
 }
 
-# us-east-1's zones, with the zone ids a real account might see.
-AWS_ZONES = {"us-east-1a": "use1-az1", "us-east-1b": "use1-az2", "us-east-1c": "use1-az4"}
+# us-east-1's zones, with the zone ids and opt-in status a real account might see: this one has
+# opted in to the Boston Local Zone, which sorts before the regular zones and runs no Fargate.
+AWS_ZONES = {
+    "us-east-1-bos-1a": ("use1-bos1-az1", "opted-in"),
+    "us-east-1a": ("use1-az1", "opt-in-not-required"),
+    "us-east-1b": ("use1-az2", "opt-in-not-required"),
+    "us-east-1c": ("use1-az4", "opt-in-not-required"),
+}
 
 
 def _availability_zones(args: dict[str, Any]) -> dict[str, Any]:
     excluded = set(args.get("excludeZoneIds") or [])
-    zones = {n: z for n, z in AWS_ZONES.items() if z not in excluded}
+    # DescribeAvailabilityZones filters; only the one a program would use here is modelled.
+    filters = {f["name"]: set(f["values"]) for f in args.get("filters") or []}
+    unknown = set(filters) - {"opt-in-status"}
+    assert not unknown, f"fake zones do not model the filters {unknown}"
+    zones = {
+        n: zone_id
+        for n, (zone_id, opt_in) in sorted(AWS_ZONES.items())
+        if zone_id not in excluded and opt_in in filters.get("opt-in-status", {opt_in})
+    }
     return {"id": AWS_REGION, "names": list(zones), "zoneIds": list(zones.values()),
             "groupNames": [AWS_REGION], "state": args.get("state")}  # fmt: skip
 

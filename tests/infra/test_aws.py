@@ -92,6 +92,12 @@ def named(r: Rendered, type_: str, name: str) -> Res:
     return next(res for res in r.of_type(type_) if res.name == name)
 
 
+def subnets(r: Rendered) -> list[Res]:
+    """The new subnets in program order (echo-service-public-0, -1, ...). Registration order is
+    not program order: each subnet waits for its zone, and either may be sent first."""
+    return sorted(r.of_type(SUBNET), key=lambda res: res.name)
+
+
 def listener(r: Rendered, port: int) -> Res:
     found = [res for res in r.of_type(LISTENER) if res.inputs["port"] == port]
     assert len(found) == 1, f"expected one listener on {port}"
@@ -229,6 +235,26 @@ def test_image_is_built_for_the_pinned_platform_and_pushed_with_an_ecr_token():
     assert [c.args for c in token_calls] == [{"registryId": fakes.ACCOUNT}]
 
 
+def test_destroy_leaves_the_image_to_the_repository_it_deletes(monkeypatch: pytest.MonkeyPatch):
+    # docker-build deletes a pushed digest with the ECR token saved at the last `pulumi up`,
+    # which expires after 12 hours: a later destroy would fail on the image and keep the
+    # repository. The image is retained instead; force_delete removes it with the repository.
+    retained: dict[str, bool] = {}
+    original = harness.RecordingMonitor.RegisterResource
+
+    def register(self, request):
+        retained[request.type] = request.retainOnDelete
+        return original(self, request)
+
+    monkeypatch.setattr(harness.RecordingMonitor, "RegisterResource", register)
+    r = run_stack("dev")
+    assert retained[IMAGE] is True
+    assert r.one(REPO).inputs["forceDelete"] is True
+    assert r.one(REPO).urn in r.one(IMAGE).dependencies
+    # Only the image: everything else is deleted for real.
+    assert not [t for t, kept in retained.items() if kept and t != IMAGE]
+
+
 def test_task_runs_the_image_by_digest_and_the_stack_exports_it():
     r = render()
     ref = f"{r.one(REPO).outputs['repositoryUrl']}@{fakes.FAKE_DIGEST}"
@@ -264,19 +290,22 @@ def test_new_vpc_has_dns_hostnames_an_internet_gateway_and_no_nat_gateway():
     assert not [t for t in r.types() if "natGateway" in t or "ec2/eip" in t]
 
 
-def test_new_vpc_has_public_subnets_in_the_first_two_available_zones():
+def test_new_vpc_has_public_subnets_in_the_first_two_regular_zones():
     r = render()
     vpc_id = r.one(VPC).outputs["id"]
-    subnets = r.of_type(SUBNET)
-    assert [s.inputs["availabilityZone"] for s in subnets] == ["us-east-1a", "us-east-1b"]
-    assert [s.inputs["cidrBlock"] for s in subnets] == list(target.SUBNET_CIDRS)
-    assert all(s.inputs["vpcId"] == vpc_id for s in subnets)
+    new_subnets = subnets(r)
+    # The fake account has opted in to a Local Zone (us-east-1-bos-1a), which sorts first and
+    # runs no Fargate: it must not get a subnet.
+    assert [s.inputs["availabilityZone"] for s in new_subnets] == ["us-east-1a", "us-east-1b"]
+    assert [s.inputs["cidrBlock"] for s in new_subnets] == list(target.SUBNET_CIDRS)
+    assert all(s.inputs["vpcId"] == vpc_id for s in new_subnets)
     (zones,) = [
         c for c in r.calls if c.token == "aws:index/getAvailabilityZones:getAvailabilityZones"
     ]
     assert zones.args == {
         "state": "available",
         "excludeZoneIds": list(target.FARGATE_UNSUPPORTED_ZONE_IDS),
+        "filters": [{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
     }
 
 
@@ -291,6 +320,17 @@ def test_public_route_table_sends_the_internet_through_the_gateway_for_both_subn
         s.outputs["id"] for s in r.of_type(SUBNET)
     )
     assert all(a.inputs["routeTableId"] == table.outputs["id"] for a in associations)
+
+
+def test_what_needs_the_internet_gateway_waits_for_it_and_goes_first_on_destroy():
+    # CreateLoadBalancer refuses an internet-facing ALB while the VPC has no gateway attached,
+    # and a gateway cannot be detached while the ALB's or the tasks' public addresses exist.
+    # The engine deletes dependents first, so these dependencies order `pulumi destroy` too.
+    r = render()
+    routes = {r.one(IGW).urn} | {a.urn for a in r.of_type(ROUTE_TABLE_ASSOCIATION)}
+    assert len(routes) == 1 + len(target.SUBNET_CIDRS)
+    assert routes <= set(r.one(LB).dependencies)
+    assert routes <= set(r.one(SERVICE).dependencies)
 
 
 def test_zone_shortage_is_a_clear_error():
@@ -313,7 +353,7 @@ def test_existing_vpc_creates_no_network_and_uses_the_given_subnets():
 
 def test_new_subnets_carry_the_load_balancer_and_the_tasks():
     r = render()
-    subnet_ids = [s.outputs["id"] for s in r.of_type(SUBNET)]
+    subnet_ids = [s.outputs["id"] for s in subnets(r)]
     assert r.one(LB).inputs["subnets"] == subnet_ids
     assert r.one(SERVICE).inputs["networkConfiguration"]["subnets"] == subnet_ids
 
@@ -478,6 +518,14 @@ def test_execution_role_has_only_the_ecs_task_execution_managed_policy():
     assert not r.types() & {"aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"}
     for role in r.of_type(ROLE):
         assert not role.inputs.keys() & {"inlinePolicies", "managedPolicyArns"}
+
+
+def test_task_definition_waits_for_the_execution_roles_policy():
+    # The role's ARN is known before its policy is attached; tasks started in between cannot
+    # pull the image. On destroy the dependency keeps the policy until the tasks are gone.
+    r = render()
+    (attachment,) = r.of_type(ATTACHMENT)
+    assert attachment.urn in r.one(TASK_DEF).dependencies
 
 
 def test_task_role_has_no_permissions_and_trusts_only_this_accounts_tasks():

@@ -19,6 +19,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra import gcp as gcp_target
+from tests import harness
 from tests.harness import Rendered, Res, run_stack
 from tests.infra import fakes
 
@@ -230,6 +231,24 @@ def test_the_image_is_built_for_amd64_pushed_with_a_token_pulumi_obtains_and_dep
     assert container(stack)["image"] == stack.outputs["image"]
 
 
+def test_destroy_leaves_the_image_to_the_repository_it_deletes(monkeypatch: pytest.MonkeyPatch):
+    # docker-build deletes a pushed digest with the access token saved at the last `pulumi up`,
+    # which expires after an hour: a later destroy would fail on the image and keep the
+    # repository. The image is retained instead; deleting the repository deletes its images.
+    retained: dict[str, bool] = {}
+    original = harness.RecordingMonitor.RegisterResource
+
+    def register(self, request):
+        retained[request.type] = request.retainOnDelete
+        return original(self, request)
+
+    monkeypatch.setattr(harness.RecordingMonitor, "RegisterResource", register)
+    stack = render()
+    assert retained[IMAGE] is True
+    assert stack.one(REPOSITORY).urn in stack.one(IMAGE).dependencies
+    assert not [t for t, kept in retained.items() if kept and t != IMAGE]
+
+
 def test_the_platform_setting_cannot_put_an_arm_image_on_gke():
     with pytest.raises(pulumi.RunError) as refused:
         render(platform="linux/arm64")
@@ -355,6 +374,9 @@ def test_the_kubernetes_provider_authenticates_with_the_gke_exec_plugin(stack: R
 
 def test_every_kubernetes_object_uses_the_clusters_provider(stack: Rendered):
     provider = stack.one(K8S_PROVIDER)
+    # The engine deletes what uses a provider before what the provider depends on: on destroy
+    # the LoadBalancer Service (and its cloud load balancer) goes before the cluster.
+    assert stack.one(CLUSTER).urn in provider.dependencies
     for kind in K8S_OBJECTS:
         res = stack.one(kind)
         assert provider_urn(res) == provider.urn, f"{kind} uses another provider"
