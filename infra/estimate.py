@@ -799,7 +799,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EstimateError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(result.as_dict(), indent=2) if args.json else render(result))
+    try:
+        print(json.dumps(result.as_dict(), indent=2) if args.json else render(result), flush=True)
+    except BrokenPipeError:
+        # Piped into `head` and the like: the reader has what it wanted; no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

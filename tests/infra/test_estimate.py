@@ -408,3 +408,18 @@ def test_a_price_without_its_source_is_refused(tmp_path):
     )
     with pytest.raises(est.EstimateError, match=r"alb_hour needs .* source"):
         est.load_prices(bad)
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`python -m infra.estimate dev | head -3` must not end in a BrokenPipeError traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.estimate", "dev"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # before the program has written: its first write meets a closed pipe
+    assert proc.wait(timeout=30) == 0
+    assert "Traceback" not in proc.stderr.read()
+    proc.stderr.close()
