@@ -53,8 +53,9 @@ not fork dozens of copies of the model."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
-"""Client, request line, status, response bytes, duration, user agent."""
+ACCESS_LOG_FORMAT = '%(h)s %({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+"""Peer (the load balancer, behind one), the client it forwarded for, request line, status,
+response bytes, duration, user agent."""
 
 
 class ConfigError(ValueError):
@@ -228,15 +229,27 @@ def _json_protocol_error(sock: Any, status_int: int, reason: str, mesg: str) -> 
     gunicorn.util.write_nonblock(sock, (head + body).encode("latin-1", "replace"))
 
 
-def serve(settings: Settings, app_factory: Callable[[], Any]) -> None:
-    """Run gunicorn with ``settings`` until it is stopped; each worker calls ``app_factory``."""
+def serve(
+    settings: Settings,
+    app_factory: Callable[[], Any],
+    extra_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Run gunicorn until it is stopped.
+
+    Args:
+        settings: The server settings.
+        app_factory: Builds the WSGI app; each worker calls it once, after the fork.
+        extra_options: Gunicorn settings to apply over ``gunicorn_options(settings)`` (the
+            benchmark uses it to compare worker classes).
+    """
     # Gunicorn answers requests it cannot parse (a bad request line, a Content-Length that is
     # not a number, oversized headers) by itself, with an HTML page; the contract is JSON.
     gunicorn.util.write_error = _json_protocol_error
 
     class Application(BaseApplication):
         def load_config(self) -> None:
-            for key, value in gunicorn_options(settings).items():
+            options = {**gunicorn_options(settings), **(extra_options or {})}
+            for key, value in options.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
