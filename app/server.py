@@ -19,11 +19,11 @@ LOG_LEVEL           info                debug, info, warning, error or critical
 
 The workers are gunicorn's ``sync`` workers: one request at a time per process, a new
 connection per request. ``bench/bench.py`` compares them with ``gthread`` (threads and
-keep-alive): on 2 CPUs both served about the same requests/s, but gthread's p99 latency was about
-3x higher and its throughput swung widely from run to run, because each keep-alive connection
-stays with the worker that accepted it, busy or not (gunicorn issues #2191 and #3433). Sync
-workers spread the load evenly. They read a request's headers without a deadline, so they belong
-behind a proxy that forwards whole requests (an ALB, an Ingress), not straight on the internet.
+keep-alive): on 2 CPUs gthread's median requests/s was within about 15% of sync's, but its p99
+latency was 3 to 5 times higher and its throughput swung widely from round to round, because
+each keep-alive connection stays with the worker that accepted it, busy or not (gunicorn issues
+#2191 and #3433). Sync workers spread the load evenly. They read a request without a deadline, so
+a few slow clients can hold them all: they belong behind a proxy, not straight on the internet.
 """
 
 from __future__ import annotations

@@ -44,9 +44,6 @@ from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # `python bench/bench.py` puts bench/ on the path, not the repo
-
-from app.server import available_cpus, default_workers  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 PATH = "/predict?msg=Hi_from_docker"
@@ -144,7 +141,9 @@ def stop(target: Target) -> None:
 
 def wrk(args: argparse.Namespace, script: Path, port: int, duration: int) -> dict:
     command = wrk_command(args, script, port, duration)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+    result = subprocess.run(
+        command, check=False, capture_output=True, text=True, timeout=duration + 60
+    )
     if result.returncode != 0:
         sys.exit(f"wrk failed ({result.returncode}): {result.stderr or result.stdout}")
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -168,17 +167,22 @@ def wrk_command(args: argparse.Namespace, script: Path, port: int, duration: int
 
 
 def machine() -> dict:
+    # Asked of the app itself, from the repository root, as python -m app would decide them.
+    probe = "from app.server import available_cpus as a, default_workers as w; print(a(), w())"
+    cpus, workers = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": len(os.sched_getaffinity(0)),
-        "cpus_available": available_cpus(),
-        "default_workers": default_workers(),
+        "cpus_available": float(cpus),
+        "default_workers": int(workers),
         "cpu": _cpu_model(),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "flask": metadata.version("flask"),
         "gunicorn": metadata.version("gunicorn"),
-        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+        "wrk": subprocess.run(["wrk", "-v"], check=False, capture_output=True, text=True)
         .stdout.split("[")[0]
         .strip(),
         "loadavg_before": os.getloadavg()[0],
@@ -201,14 +205,20 @@ def report(args: argparse.Namespace, info: dict, all_targets: list[Target], scri
         "# echo-service benchmark",
         "",
         f"- date: {info['date']}",
-        f"- machine: {info['nproc']} CPUs ({info['cpu']}), kernel {info['kernel']}; "
-        f"load average {info['loadavg_before']:.2f} before, {info['loadavg_after']:.2f} after",
-        f"- software: Python {info['python']}, Flask {info['flask']}, "
-        f"gunicorn {info['gunicorn']}, {info['wrk']}",
-        f"- command: `python bench/bench.py {' '.join(args.argv)}`",
-        f"- load: `{' '.join(wrk_command(args, script, 0, args.duration))}` "
-        f"(port per server; a {args.warmup} s warm-up before each run is not counted); "
-        f"{args.rounds} interleaved rounds; wrk runs on the same CPUs as the servers",
+        (
+            f"- machine: {info['nproc']} CPUs ({info['cpu']}), kernel {info['kernel']}; "
+            f"load average {info['loadavg_before']:.2f} before, {info['loadavg_after']:.2f} after"
+        ),
+        (
+            f"- software: Python {info['python']}, Flask {info['flask']}, "
+            f"gunicorn {info['gunicorn']}, {info['wrk']}"
+        ),
+        f"- command: `{' '.join(['python', 'bench/bench.py', *args.argv])}`",
+        (
+            f"- load: `{' '.join(wrk_command(args, script, 0, args.duration))}` "
+            f"(port per server; a {args.warmup} s warm-up before each run is not counted); "
+            f"{args.rounds} interleaved rounds; wrk runs on the same CPUs as the servers"
+        ),
         "- every server logs each request (to a file), as it would in production",
         "",
         "| server | requests/s (median) | min-max | p99 latency (median) | errors | vs flask-dev |",
