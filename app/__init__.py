@@ -123,7 +123,7 @@ def _message() -> Any:
     except Exception as e:
         # The WSGI server's own error for a body it cannot read: a malformed chunk, a client
         # that went away mid-body. The client's fault, so a 400, whatever the server's class.
-        raise BadRequest(f"the body could not be read: {e}") from None
+        raise BadRequest(f"the body could not be read: {e}") from e
     if request.content_length is None and len(data) >= current_app.config["MAX_CONTENT_LENGTH"]:
         # A chunked body has no length to check first; Werkzeug stops reading it at the limit
         # and returns what it read without a word, so a body that reaches the limit is refused.

@@ -6,12 +6,15 @@ the image) stays as it is.
 ``predict`` receives the request's ``msg`` exactly as the client sent it: a string from a query
 string (``GET /predict?msg=...``), or any JSON value from a JSON body (``POST /predict`` with
 ``{"msg": ...}``). What it returns is sent back as ``response`` and must be JSON-serialisable
-(convert NumPy arrays with ``.tolist()``). An exception raised here becomes a JSON 500 answer and
-a logged traceback; the client never sees the traceback.
+(convert NumPy arrays with ``.tolist()``). To refuse an input, raise
+``werkzeug.exceptions.BadRequest("why")``: the client gets a 400 with that message. Any other
+exception becomes a JSON 500 and a traceback in the server log; the client never sees it.
 
 Load weights at module level, not inside ``predict``: this module is imported once per server
 worker, when the worker starts and before it answers ``/healthz``, so every request reuses them.
 For example::
+
+    from pathlib import Path
 
     import joblib
 

@@ -18,12 +18,12 @@ LOG_LEVEL           info                debug, info, warning, error or critical
 ==================  ==================  =====================================================
 
 The workers are gunicorn's ``sync`` workers: one request at a time per process, a new
-connection per request. ``bench/bench.py`` measured them against ``gthread`` (threads and
-keep-alive) on 2 CPUs: gthread was faster in some runs and 3x slower in others, because it keeps
-each keep-alive connection in the worker that accepted it and one worker could end up with all of
-them (gunicorn issues #2191 and #3433). Sync workers spread the load evenly and predictably. They
-read a request's headers without a deadline, so they belong behind a proxy that sends whole
-requests (an ALB, an Ingress), not straight on the internet.
+connection per request. ``bench/bench.py`` compares them with ``gthread`` (threads and
+keep-alive): on 2 CPUs gthread's median requests/s was within about 15% of sync's, but its p99
+latency was 3 to 5 times higher and its throughput swung widely from round to round, because
+each keep-alive connection stays with the worker that accepted it, busy or not (gunicorn issues
+#2191 and #3433). Sync workers spread the load evenly. They read a request without a deadline, so
+a few slow clients can hold them all: they belong behind a proxy, not straight on the internet.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ not fork dozens of copies of the model."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
-"""Client, request line, status, response bytes, duration, user agent."""
+ACCESS_LOG_FORMAT = '%(h)s %({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+"""Peer (the load balancer, behind one), the client it forwarded for, request line, status,
+response bytes, duration, user agent."""
 
 
 class ConfigError(ValueError):
@@ -228,15 +229,27 @@ def _json_protocol_error(sock: Any, status_int: int, reason: str, mesg: str) -> 
     gunicorn.util.write_nonblock(sock, (head + body).encode("latin-1", "replace"))
 
 
-def serve(settings: Settings, app_factory: Callable[[], Any]) -> None:
-    """Run gunicorn with ``settings`` until it is stopped; each worker calls ``app_factory``."""
+def serve(
+    settings: Settings,
+    app_factory: Callable[[], Any],
+    extra_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Run gunicorn until it is stopped.
+
+    Args:
+        settings: The server settings.
+        app_factory: Builds the WSGI app; each worker calls it once, after the fork.
+        extra_options: Gunicorn settings to apply over ``gunicorn_options(settings)`` (the
+            benchmark uses it to compare worker classes).
+    """
     # Gunicorn answers requests it cannot parse (a bad request line, a Content-Length that is
     # not a number, oversized headers) by itself, with an HTML page; the contract is JSON.
     gunicorn.util.write_error = _json_protocol_error
 
     class Application(BaseApplication):
         def load_config(self) -> None:
-            for key, value in gunicorn_options(settings).items():
+            options = {**gunicorn_options(settings), **(extra_options or {})}
+            for key, value in options.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:

@@ -41,6 +41,7 @@ def hadolint() -> str:
 def test_hadolint_passes_at_the_warning_threshold():
     result = subprocess.run(
         [hadolint(), "--failure-threshold", "warning", str(DOCKERFILE)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
