@@ -45,6 +45,7 @@ class Res:
     ignore_changes: list[str] = field(default_factory=list)
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
+    retain_on_delete: bool = False
     custom_timeouts: dict[str, str] = field(default_factory=dict)
 
 
@@ -54,6 +55,7 @@ class Call:
 
     token: str
     args: dict[str, Any]
+    provider: str = ""
 
 
 @dataclass
@@ -97,7 +99,7 @@ class Recorder(pulumi_mocks.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
-        self.calls.append(Call(args.token, dict(args.args)))
+        self.calls.append(Call(args.token, dict(args.args), args.provider or ""))
         fake = self.fake_calls.get(args.token)
         if fake is None:
             raise AssertionError(
@@ -133,6 +135,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 ignore_changes=list(request.ignoreChanges),
                 replace_on_changes=list(request.replaceOnChanges),
                 delete_before_replace=request.deleteBeforeReplace,
+                retain_on_delete=request.retainOnDelete,
                 custom_timeouts={
                     k: getattr(timeouts, k)
                     for k in ("create", "update", "delete")

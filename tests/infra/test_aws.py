@@ -17,7 +17,6 @@ import pytest
 
 from infra import aws as target
 from infra.settings import HEALTH_CHECK_PATH
-from tests import harness
 from tests.harness import Rendered, Res, run_stack
 from tests.infra import fakes
 from tests.infra.botocore_shapes import assert_valid
@@ -164,19 +163,11 @@ def test_region_comes_from_aws_region_config():
     assert r.outputs["region"] == "eu-west-1"
 
 
-def test_invokes_go_through_the_explicit_provider(monkeypatch: pytest.MonkeyPatch):
-    seen: list[tuple[str, str]] = []
-    original = harness.Recorder.call
-
-    def call(self, args):
-        seen.append((args.token, args.provider))
-        return original(self, args)
-
-    monkeypatch.setattr(harness.Recorder, "call", call)
+def test_invokes_go_through_the_explicit_provider():
     r = run_stack("dev")
     provider = r.one(PROVIDER)
-    assert {token for token, _ in seen} == set(fakes.AWS_CALLS)
-    assert all(ref.startswith(provider.urn + "::") for _, ref in seen), seen
+    assert {c.token for c in r.calls} == set(fakes.AWS_CALLS)
+    assert all(c.provider.startswith(provider.urn + "::") for c in r.calls), r.calls
 
 
 def test_no_physical_name_is_hard_coded_except_the_per_stack_task_family():
@@ -235,24 +226,16 @@ def test_image_is_built_for_the_pinned_platform_and_pushed_with_an_ecr_token():
     assert [c.args for c in token_calls] == [{"registryId": fakes.ACCOUNT}]
 
 
-def test_destroy_leaves_the_image_to_the_repository_it_deletes(monkeypatch: pytest.MonkeyPatch):
+def test_destroy_leaves_the_image_to_the_repository_it_deletes():
     # docker-build deletes a pushed digest with the ECR token saved at the last `pulumi up`,
     # which expires after 12 hours: a later destroy would fail on the image and keep the
     # repository. The image is retained instead; force_delete removes it with the repository.
-    retained: dict[str, bool] = {}
-    original = harness.RecordingMonitor.RegisterResource
-
-    def register(self, request):
-        retained[request.type] = request.retainOnDelete
-        return original(self, request)
-
-    monkeypatch.setattr(harness.RecordingMonitor, "RegisterResource", register)
     r = run_stack("dev")
-    assert retained[IMAGE] is True
+    assert r.one(IMAGE).retain_on_delete is True
     assert r.one(REPO).inputs["forceDelete"] is True
     assert r.one(REPO).urn in r.one(IMAGE).dependencies
     # Only the image: everything else is deleted for real.
-    assert not [t for t, kept in retained.items() if kept and t != IMAGE]
+    assert [x.type for x in r.resources if x.retain_on_delete] == [IMAGE]
 
 
 def test_task_runs_the_image_by_digest_and_the_stack_exports_it():

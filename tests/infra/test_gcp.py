@@ -19,7 +19,6 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra import gcp as gcp_target
-from tests import harness
 from tests.harness import Rendered, Res, run_stack
 from tests.infra import fakes
 
@@ -231,22 +230,14 @@ def test_the_image_is_built_for_amd64_pushed_with_a_token_pulumi_obtains_and_dep
     assert container(stack)["image"] == stack.outputs["image"]
 
 
-def test_destroy_leaves_the_image_to_the_repository_it_deletes(monkeypatch: pytest.MonkeyPatch):
+def test_destroy_leaves_the_image_to_the_repository_it_deletes():
     # docker-build deletes a pushed digest with the access token saved at the last `pulumi up`,
     # which expires after an hour: a later destroy would fail on the image and keep the
     # repository. The image is retained instead; deleting the repository deletes its images.
-    retained: dict[str, bool] = {}
-    original = harness.RecordingMonitor.RegisterResource
-
-    def register(self, request):
-        retained[request.type] = request.retainOnDelete
-        return original(self, request)
-
-    monkeypatch.setattr(harness.RecordingMonitor, "RegisterResource", register)
     stack = render()
-    assert retained[IMAGE] is True
+    assert stack.one(IMAGE).retain_on_delete is True
     assert stack.one(REPOSITORY).urn in stack.one(IMAGE).dependencies
-    assert not [t for t, kept in retained.items() if kept and t != IMAGE]
+    assert [x.type for x in stack.resources if x.retain_on_delete] == [IMAGE]
 
 
 def test_the_platform_setting_cannot_put_an_arm_image_on_gke():
