@@ -23,9 +23,10 @@ connections are kept alive in Rust, and each worker process runs the Flask app i
 threads. Each worker runs one prediction at a time (the model need not be thread-safe), in one
 of two threads, so that the other can answer ``/healthz`` while a slow prediction runs.
 
-``bench/bench.py`` measured it against gunicorn's sync workers, the server this replaced, on 2
-CPUs: about 2.5 times the requests/s with a lower p99 latency, the access log on for both. The
-trade-offs, each checked by the tests:
+``bench/bench.py --servers flask-dev,app,gunicorn`` measured it against gunicorn's sync workers,
+the server this replaced, on 2 CPUs with the access log on for both: about 2.7 times the
+requests/s (medians 19,200-19,400 against 6,950-7,100) at a lower p99 latency (4.4-4.9 ms
+against 6.6-7.0 ms). The trade-offs, each checked by the tests:
 
 * Requests too malformed for the HTTP parser (a Content-Length that is not a number, a request
   line that is not HTTP) get granian's own ``400`` with an empty body, not a JSON error: granian
