@@ -22,6 +22,7 @@ otherwise.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -66,7 +67,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     if app.config["PREDICTOR"] is None:
         # Imported here, not at module level, so a model's weights load in each server worker
-        # (after gunicorn forks) rather than in the master process.
+        # (after the server forks them) rather than in the main process.
         from app.model import predict
 
         app.config["PREDICTOR"] = predict
@@ -104,6 +105,9 @@ def _healthz() -> Response:
 
 def _message() -> Any:
     """The request's ``msg``: from its JSON body if it has one, else from its query string."""
+    environ = request.environ
+    if not environ.get("CONTENT_LENGTH") and not environ.get("HTTP_TRANSFER_ENCODING"):
+        return _query_msg()  # the usual GET, answered without building request.headers
     has_body = (
         bool(request.content_length)
         or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
@@ -196,11 +200,29 @@ class _StrictJSONProvider(DefaultJSONProvider):
     Python's json accepts ``NaN``, ``Infinity`` and ``1e400`` (which becomes inf) and writes them
     back as ``NaN``/``Infinity``, which is not JSON: a client's parser would choke on our answer.
     Refusing them on the way in keeps every answer valid JSON.
+
+    ``dumps`` without arguments (every answer) reuses one encoder, built from the provider's
+    settings the first time and again whenever they change: what ``json.dumps`` would build for
+    each call. The output is the same.
     """
 
+    _encoder: tuple[tuple[Any, ...], json.JSONEncoder] | None = None
+
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        kwargs.setdefault("allow_nan", False)
-        return super().dumps(obj, **kwargs)
+        if kwargs:
+            kwargs.setdefault("allow_nan", False)
+            return super().dumps(obj, **kwargs)
+        settings = (self.default, self.ensure_ascii, self.sort_keys)
+        cached = self._encoder
+        if cached is None or cached[0] != settings:
+            encoder = json.JSONEncoder(
+                default=self.default,
+                ensure_ascii=self.ensure_ascii,
+                sort_keys=self.sort_keys,
+                allow_nan=False,
+            )
+            self._encoder = cached = (settings, encoder)
+        return cached[1].encode(obj)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         kwargs.setdefault("parse_constant", _reject_constant)

@@ -1,4 +1,4 @@
-"""``python -m app``: serve the endpoint with gunicorn (see ``app.server`` for the settings)."""
+"""``python -m app``: serve the endpoint with granian (see ``app.server`` for the settings)."""
 
 import sys
 

@@ -1,6 +1,6 @@
-"""The production server behind ``python -m app``: gunicorn, configured from the environment.
+"""The production server behind ``python -m app``: granian, configured from the environment.
 
-Every setting is read and validated here, once, before gunicorn starts; a bad value stops the
+Every setting is read and validated here, once, before the server starts; a bad value stops the
 program with one line naming the variable, its value and what is allowed (exit status 2).
 
 ==================  ==================  =====================================================
@@ -14,48 +14,91 @@ TIMEOUT             30                  seconds one request may take before its 
 GRACEFUL_TIMEOUT    10                  seconds in-flight requests get to finish after
                                         SIGTERM (keep it under the orchestrator's 30 s)
 MAX_CONTENT_LENGTH  1048576             largest request body in bytes (413 above)
-LOG_LEVEL           info                debug, info, warning, error or critical
+LOG_LEVEL           info                debug, info, warning, error or critical (the
+                                        server's own messages, on stderr)
 ==================  ==================  =====================================================
 
-The workers are gunicorn's ``sync`` workers: one request at a time per process, a new
-connection per request. ``bench/bench.py`` compares them with ``gthread`` (threads and
-keep-alive): on 2 CPUs gthread's median requests/s was within about 15% of sync's, but its p99
-latency was 3 to 5 times higher and its throughput swung widely from round to round, because
-each keep-alive connection stays with the worker that accepted it, busy or not (gunicorn issues
-#2191 and #3433). Sync workers spread the load evenly. They read a request without a deadline, so
-a few slow clients can hold them all: they belong behind a proxy, not straight on the internet.
+The server is granian (https://github.com/emmett-framework/granian): HTTP is parsed and
+connections are kept alive in Rust, and each worker process runs the Flask app in Python
+threads. Each worker runs one prediction at a time (the model need not be thread-safe), in one
+of two threads, so that the other can answer ``/healthz`` while a slow prediction runs.
+
+``bench/bench.py --servers flask-dev,app,gunicorn`` measured it against gunicorn's sync workers,
+the server this replaced, on 2 CPUs with the access log on for both: about 2.7 times the
+requests/s (medians 19,200-19,400 against 6,950-7,100) at a lower p99 latency (4.4-4.9 ms
+against 6.6-7.0 ms). The trade-offs, each checked by the tests:
+
+* Requests too malformed for the HTTP parser (a Content-Length that is not a number, a request
+  line that is not HTTP) get granian's own ``400`` with an empty body, not a JSON error: granian
+  has no hook for them. They never reach the app, never get a 5xx, and the server goes on.
+* Each worker accepts its own connections, so a request may wait for a busy worker while
+  another is idle; gunicorn's sync workers took whichever was free, one connection each.
+* A worker keeps its connections alive across requests (gunicorn's sync workers closed each),
+  and reads request headers with a 30 s deadline, so slow clients cannot hold all of them.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import math
+import multiprocessing
 import os
+import re
+import signal
 import socket
 import sys
-import tempfile
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import gunicorn.util
-from gunicorn.app.base import BaseApplication
+from granian.constants import HTTPModes, Interfaces
+from granian.log import LogLevels
+from granian.server import Server
 
 from app import DEFAULT_MAX_CONTENT_LENGTH, Predictor, create_app
 
 MIN_DEFAULT_WORKERS = 2
-"""Lower bound of the CPU-derived default: a sync worker busy with a prediction cannot answer the
-health check, so a second one does."""
+"""Lower bound of the CPU-derived default: a worker whose process dies (a crash in the model's
+native code, a request over ``TIMEOUT``) leaves another answering while it is replaced."""
 
 MAX_DEFAULT_WORKERS = 8
 """Upper bound of the CPU-derived default, so a container without a CPU limit on a big host does
 not fork dozens of copies of the model."""
 
+THREADS_PER_WORKER = 2
+"""Python threads per worker: one runs a prediction, the other answers ``/healthz`` meanwhile
+(predictions themselves run one at a time per worker)."""
+
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
-ACCESS_LOG_FORMAT = '%(h)s %({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
-"""Peer (the load balancer, behind one), the client it forwarded for, request line, status,
-response bytes, duration, user agent."""
+SERVER_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "server": {
+            "()": "logging.Formatter",
+            "fmt": "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+            "datefmt": "%Y-%m-%d %H:%M:%S %z",
+        }
+    },
+    "handlers": {
+        "stderr": {
+            "formatter": "server",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        "_granian": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "granian.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+"""Granian's own messages (workers started, stopped, replaced) go to stderr, as errors do; the
+access log has stdout to itself."""
 
 
 class ConfigError(ValueError):
@@ -76,7 +119,7 @@ class Settings:
 
     @property
     def bind(self) -> str:
-        """The address in gunicorn's ``HOST:PORT`` form (IPv6 addresses in brackets)."""
+        """The address as ``HOST:PORT`` (IPv6 addresses in brackets), for messages."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
@@ -175,58 +218,43 @@ def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> float:
 
 
 def default_workers(cpus: float | None = None) -> int:
-    """The default ``WEB_CONCURRENCY``: ``2 * cpus + 1`` rounded down, clamped to 2..8.
+    """The default ``WEB_CONCURRENCY``: the CPUs rounded up, clamped to 2..8.
 
-    ``cpus`` is ``available_cpus()``, the container's CPU limit: 0.25 or 0.5 CPU gives 2 workers,
-    1 CPU 3, 2 CPUs 5, 4 or more CPUs 8. ``2 * cpus + 1`` is gunicorn's rule of thumb (a worker
-    waiting on the network leaves its CPU to another). At least 2, so one worker answers the load
-    balancer's ``/healthz`` while another runs a slow prediction; at most 8, as every worker holds
-    its own copy of the model in memory. A large model wants fewer: set ``WEB_CONCURRENCY``.
+    ``cpus`` is ``available_cpus()``, the container's CPU limit: 0.25, 0.5, 1 or 2 CPUs give 2
+    workers, 2.5 or 3 give 3, 4 give 4, 8 or more give 8. Granian's workers do not wait on the
+    network (its Rust threads do), so one per CPU keeps the CPUs busy and more only add copies
+    of the model: on 2 CPUs, ``bench/bench.py`` measured 3 workers within a few percent of 2's
+    requests/s, with a higher p99 latency. At least 2, so one answers while the other is
+    replaced; at most 8, as every worker holds its own copy of the model in memory. A large
+    model wants fewer: set ``WEB_CONCURRENCY``.
 
     Args:
         cpus: The CPUs to size for; ``available_cpus()`` if not given.
     """
     if cpus is None:
         cpus = available_cpus()
-    return max(MIN_DEFAULT_WORKERS, min(int(2 * cpus + 1), MAX_DEFAULT_WORKERS))
+    return max(MIN_DEFAULT_WORKERS, min(math.ceil(cpus), MAX_DEFAULT_WORKERS))
 
 
-def gunicorn_options(settings: Settings) -> dict[str, Any]:
-    """Gunicorn's settings for ``settings``, by gunicorn's setting names."""
+def granian_options(settings: Settings) -> dict[str, Any]:
+    """Granian's server arguments for ``settings`` (``granian.server.Server``'s parameters)."""
     return {
-        "bind": [settings.bind],
+        "address": settings.host,
+        "port": settings.port,
+        "interface": Interfaces.WSGI,
         "workers": settings.workers,
-        "worker_class": "sync",
-        "timeout": settings.timeout,
-        "graceful_timeout": settings.graceful_timeout,
-        "accesslog": "-",  # stdout
-        "access_log_format": ACCESS_LOG_FORMAT,
-        "errorlog": "-",  # stderr
-        "loglevel": settings.log_level,
-        # The root filesystem may be read-only: the heartbeat file goes to a tmpfs
-        # (/dev/shm where there is one, so a slow disk never blocks a worker; else /tmp), and
-        # gunicorn's control socket (which it would put under $HOME) is not created at all.
-        "worker_tmp_dir": _worker_tmp_dir(),
-        "control_socket_disable": True,
-        "proc_name": "echo-service",
+        "blocking_threads": THREADS_PER_WORKER,
+        "http": HTTPModes.http1,  # what load balancers speak to their targets
+        "websockets": False,
+        # A worker gets SIGTERM, stops accepting, finishes what it has; granian kills it after
+        # this many seconds (0 would mean "never" to granian: a millisecond, for "at once").
+        "workers_kill_timeout": settings.graceful_timeout or 0.001,
+        # A worker that dies (a crash, a request over TIMEOUT) is replaced, not the whole server.
+        "respawn_failed_workers": True,
+        "log_level": LogLevels(settings.log_level),
+        "log_dictconfig": SERVER_LOG_CONFIG,
+        "log_access": False,  # AccessLog below writes it, for a fraction of the cost
     }
-
-
-def _worker_tmp_dir() -> str:
-    shm = "/dev/shm"
-    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
-        return shm
-    return tempfile.gettempdir()
-
-
-def _json_protocol_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
-    """Gunicorn's answer to a request it cannot parse, as JSON instead of an HTML page."""
-    body = json.dumps({"error": f"{reason}: {mesg}" if mesg else reason, "success": False})
-    head = (
-        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    gunicorn.util.write_nonblock(sock, (head + body).encode("latin-1", "replace"))
 
 
 def serve(
@@ -234,28 +262,142 @@ def serve(
     app_factory: Callable[[], Any],
     extra_options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Run gunicorn until it is stopped.
+    """Run granian until it is stopped.
 
     Args:
         settings: The server settings.
         app_factory: Builds the WSGI app; each worker calls it once, after the fork.
-        extra_options: Gunicorn settings to apply over ``gunicorn_options(settings)`` (the
-            benchmark uses it to compare worker classes).
+        extra_options: Granian server arguments to apply over ``granian_options(settings)``
+            (the benchmark uses it to compare configurations).
     """
-    # Gunicorn answers requests it cannot parse (a bad request line, a Content-Length that is
-    # not a number, oversized headers) by itself, with an HTML page; the contract is JSON.
-    gunicorn.util.write_error = _json_protocol_error
+    # Workers are forked, as gunicorn's were, so the app factory may be any callable (a closure
+    # holding the predictor) and a model loaded in it lives only in the workers.
+    if "fork" in multiprocessing.get_all_start_methods():
+        multiprocessing.set_start_method("fork", force=True)
 
-    class Application(BaseApplication):
-        def load_config(self) -> None:
-            options = {**gunicorn_options(settings), **(extra_options or {})}
-            for key, value in options.items():
-                self.cfg.set(key, value)
+    def load(_target: str) -> Any:  # in each worker, after the fork
+        return AccessLog(RequestDeadline(app_factory(), settings.timeout))
 
-        def load(self) -> Any:
-            return app_factory()  # in each worker, after the fork
+    server = Server("app", **{**granian_options(settings), **(extra_options or {})})
+    server.serve(target_loader=load)
 
-    Application(prog="python -m app").run()
+
+class RequestDeadline:
+    """WSGI middleware: a request still running after ``timeout`` seconds kills its worker.
+
+    What gunicorn's ``--timeout`` did: a model stuck in a loop or a hung call cannot hold a
+    worker for ever. The worker logs the request to stderr and kills itself; granian starts a
+    new one. Requests queued on that worker's connections fail with it. A worker that dies
+    again within 5.5 s of being replaced makes granian stop altogether (exit status 1), and the
+    orchestrator restarts the container.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+        self.running: dict[int, tuple[float, dict[str, Any]]] = {}
+        tick = min(1.0, timeout / 4)
+        threading.Thread(target=self._watch, args=(tick,), name="deadline", daemon=True).start()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        me = threading.get_ident()
+        self.running[me] = (time.monotonic(), environ)
+        try:
+            return self.app(environ, start_response)
+        finally:
+            del self.running[me]
+
+    def _watch(self, tick: float) -> None:
+        while True:
+            time.sleep(tick)
+            now = time.monotonic()
+            for started, environ in list(self.running.values()):
+                if now - started > self.timeout:
+                    print(
+                        f"[{os.getpid()}] [CRITICAL] {environ.get('REQUEST_METHOD')} "
+                        f"{_path(environ)} has run for more than TIMEOUT={self.timeout:g} s: "
+                        "killing this worker; granian starts a new one",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class AccessLog:
+    """WSGI middleware: one line per request on stdout, written as the answer leaves the app.
+
+    ``PEER FORWARDED-FOR "METHOD PATH?QUERY PROTOCOL" STATUS BYTES DURATIONms "USER-AGENT"``:
+    the peer (the load balancer, behind one), the client it forwarded for, the request, status,
+    response bytes, time in the app, user agent. Each line is one unbuffered ``write`` to file
+    descriptor 1, so no line waits in a buffer and none is lost when a worker is killed; granian's
+    own access log goes through Python's ``logging`` and cost about a quarter of the requests/s
+    in ``bench/bench.py``, this about 5%.
+
+    It also hands granian a body with a Content-Length as one ``bytes`` (``[body]``): granian
+    sends a list in one piece, where it would step through an iterator from Rust.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], fd: int = 1) -> None:
+        self.app = app
+        self.fd = fd
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        started = time.perf_counter()
+        answer: list[Any] = ["500", ()]
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer[0], answer[1] = status, headers
+            return start_response(status, headers, exc_info)
+
+        try:
+            body = self.app(environ, start)
+            length = next((v for k, v in answer[1] if k.lower() == "content-length"), None)
+            if length is not None and not isinstance(body, list):
+                chunks = body
+                try:
+                    body = [b"".join(chunks)]
+                finally:
+                    if hasattr(chunks, "close"):
+                        chunks.close()
+        except BaseException:
+            self.log(environ, "500", "-", started)
+            raise
+        self.log(environ, answer[0][:3], length or "-", started)
+        return body
+
+    def log(self, environ: dict[str, Any], status: str, length: str, started: float) -> None:
+        ua = environ.get("HTTP_USER_AGENT", "-").replace('"', '\\"')
+        line = (
+            f"{environ.get('REMOTE_ADDR', '-')} {environ.get('HTTP_X_FORWARDED_FOR', '-')} "
+            f'"{environ.get("REQUEST_METHOD")} {_path(environ)} {environ.get("SERVER_PROTOCOL")}" '
+            f'{status} {length} {(time.perf_counter() - started) * 1000:.0f}ms "{ua}"\n'
+        )
+        with contextlib.suppress(OSError):  # a closed stdout must not fail the request
+            os.write(self.fd, line.encode("utf-8", "replace"))
+
+
+_PLAIN = re.compile(r"[!#-~]*")  # printable ASCII without space and ": safe in a log line as is
+
+
+def _path(environ: Mapping[str, Any]) -> str:
+    """The request's path and query, percent-encoded as a client sends them (one log token)."""
+    path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+    if not _PLAIN.fullmatch(path):  # WSGI decoded it: %0A would be a new line in the log
+        path = quote(path, safe="/!$&'()*+,;=:@~", encoding="latin-1", errors="replace")
+    if query and not _PLAIN.fullmatch(query):
+        query = quote(query, safe="/?!$&'()*+,;=:@~%", encoding="latin-1", errors="replace")
+    return f"{path}?{query}" if query else path
+
+
+def one_at_a_time(predictor: Predictor) -> Predictor:
+    """``predictor``, called by one thread at a time: a model need not be thread-safe."""
+    lock = threading.Lock()
+
+    def predict(msg: Any) -> Any:
+        with lock:
+            return predictor(msg)
+
+    return predict
 
 
 def main(predictor: Predictor | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -266,8 +408,8 @@ def main(predictor: Predictor | None = None, environ: Mapping[str, str] | None =
         environ: The environment to read settings from; ``os.environ`` if not given.
 
     Returns:
-        The exit status: 2 for a bad setting (reported on stderr in one line); gunicorn exits
-        by itself otherwise.
+        The exit status: 2 for a bad setting (reported on stderr in one line), else 0 once the
+        server has stopped (granian exits with 1 by itself when a worker keeps crashing).
     """
     try:
         settings = load_settings(environ)
@@ -275,5 +417,11 @@ def main(predictor: Predictor | None = None, environ: Mapping[str, str] | None =
         print(f"python -m app: {e}", file=sys.stderr)
         return 2
     config = {"MAX_CONTENT_LENGTH": settings.max_content_length, "PREDICTOR": predictor}
-    serve(settings, lambda: create_app(config))
+
+    def build() -> Any:  # in each worker: the model (app.model) is imported there
+        app = create_app(config)
+        app.config["PREDICTOR"] = one_at_a_time(app.config["PREDICTOR"])
+        return app
+
+    serve(settings, build)
     return 0

@@ -1,32 +1,39 @@
-"""Benchmark: ``python -m app`` (gunicorn) against the same app on Flask's development server.
+"""Benchmark: ``python -m app`` (granian) against the same app on Flask's development server.
 
 Not a test: it measures, it does not assert. Run it from the repository root:
 
     python bench/bench.py                 # 3 rounds x 10 s per server
-    python bench/bench.py --rounds 1 --duration 5 --connections 64
+    python bench/bench.py --rounds 5 --servers flask-dev,app,gunicorn
+    python bench/bench.py --rounds 1 --duration 5 --connections 64 --workers 3
 
-It starts, side by side on loopback:
+It starts, side by side on loopback, the servers ``--servers`` names (default
+``flask-dev,app``):
 
 * ``flask-dev``: ``create_app().run()``, Flask's development server as the original article ran
-  it (threaded, one thread per connection, a log line per request);
-* ``app``: ``python -m app`` exactly as the image runs it (gunicorn sync workers, the default
-  worker count for this machine, the access log on);
-* ``gthread``: the same gunicorn settings with the ``gthread`` worker class (threads and
-  keep-alive), the alternative ``app.server`` decided against.
+  it (threaded, one thread per connection, a log line per request to stderr);
+* ``app``: ``python -m app`` exactly as the image runs it (granian, the default worker count for
+  this machine, the access log on);
+* ``gunicorn``: the server ``python -m app`` ran before, for comparison: gunicorn's sync workers
+  (``2 * CPUs + 1`` of them), its access log on in the same format. It needs gunicorn, which is
+  no longer in the app's requirements: ``pip install gunicorn==27.0.1``.
 
 and drives each in turn with wrk (same threads, connections, duration and URL), after a 1 s
 warm-up, for ``--rounds`` interleaved rounds so that a neighbour's burst of CPU hits every server
 alike. It prints a Markdown report (machine, date, exact commands, per-round figures, medians and
 the ratio to the development server) and saves it with the raw figures under ``bench/results/``.
 
-wrk shares the CPUs with the servers: on a 2-CPU machine it takes a good part of one, so the
-figures are lower than the servers would reach alone, for all of them.
+wrk keeps its connections open (HTTP/1.1 keep-alive) wherever the server allows: the development
+server and granian do, gunicorn's sync workers close each after one request, so wrk reconnects.
+wrk counts a connection no server ever answers as a timeout error only after ``--timeout`` (5 s),
+so runs are kept longer than that. wrk shares the CPUs with the servers: on a 2-CPU machine it
+takes a good part of one, so the figures are lower than the servers would reach alone, for all.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -64,11 +71,32 @@ DEV_SERVER = (
     "import sys; from app import create_app; "
     "create_app().run(host='127.0.0.1', port=int(sys.argv[1]))"
 )
-GTHREAD_SERVER = (
-    "from app import create_app; from app.server import load_settings, serve; "
-    "serve(load_settings(), create_app, "
-    "{'worker_class': 'gthread', 'threads': 4, 'keepalive': 75})"
-)
+# The server python -m app ran before granian, with the same settings it had.
+GUNICORN_SERVER = """
+import os
+from gunicorn.app.base import BaseApplication
+from app import create_app
+
+class Sync(BaseApplication):
+    def load_config(self):
+        for key, value in {
+            "bind": [f"{os.environ['HOST']}:{os.environ['PORT']}"],
+            "workers": int(os.environ["WEB_CONCURRENCY"]),
+            "worker_class": "sync",
+            "accesslog": "-",
+            "access_log_format": '%(h)s %({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"',
+            "control_socket_disable": True,
+            "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+        }.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return create_app()
+
+Sync(prog="gunicorn").run()
+"""
+
+SERVERS = ("flask-dev", "app", "gunicorn")
 
 
 @dataclass
@@ -90,20 +118,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def targets(workers: int) -> list[Target]:
+def targets(names: list[str], workers: int, cpus: float) -> list[Target]:
     py = sys.executable
-    server_env = {"HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers)}
-    found = []
-    for name, description, command, env in [
-        ("flask-dev", "Flask development server, app.run()", [py, "-c", DEV_SERVER], {}),
-        ("app", f"python -m app: gunicorn sync, {workers} workers", [py, "-m", "app"], server_env),
-        (
-            "gthread",
-            f"gunicorn gthread, {workers} workers x 4 threads, keep-alive",
-            [py, "-c", GTHREAD_SERVER],
-            server_env,
+    gunicorn_workers = str(int(2 * cpus + 1))  # gunicorn's rule, as python -m app had it
+    available = {
+        "flask-dev": ("Flask development server, app.run()", [py, "-c", DEV_SERVER], {}),
+        "app": (
+            f"python -m app: granian, {workers} workers",
+            [py, "-m", "app"],
+            {"HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers)},
         ),
-    ]:
+        "gunicorn": (
+            f"gunicorn 27 sync, {gunicorn_workers} workers (the previous python -m app)",
+            [py, "-c", GUNICORN_SERVER],
+            {"HOST": "127.0.0.1", "WEB_CONCURRENCY": gunicorn_workers},
+        ),
+    }
+    found = []
+    for name in names:
+        description, command, env = available[name]
         port = free_port()
         if name == "flask-dev":
             command = [*command, str(port)]
@@ -181,12 +214,20 @@ def machine() -> dict:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "flask": metadata.version("flask"),
-        "gunicorn": metadata.version("gunicorn"),
+        "granian": metadata.version("granian"),
+        "gunicorn": _version("gunicorn"),
         "wrk": subprocess.run(["wrk", "-v"], check=False, capture_output=True, text=True)
         .stdout.split("[")[0]
         .strip(),
         "loadavg_before": os.getloadavg()[0],
     }
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _cpu_model() -> str:
@@ -211,7 +252,7 @@ def report(args: argparse.Namespace, info: dict, all_targets: list[Target], scri
         ),
         (
             f"- software: Python {info['python']}, Flask {info['flask']}, "
-            f"gunicorn {info['gunicorn']}, {info['wrk']}"
+            f"granian {info['granian']}, gunicorn {info['gunicorn']}, {info['wrk']}"
         ),
         f"- command: `{' '.join(['python', 'bench/bench.py', *args.argv])}`",
         (
@@ -220,6 +261,7 @@ def report(args: argparse.Namespace, info: dict, all_targets: list[Target], scri
             f"{args.rounds} interleaved rounds; wrk runs on the same CPUs as the servers"
         ),
         "- every server logs each request (to a file), as it would in production",
+        "- errors: wrk's connect, read, write, timeout and non-2xx/3xx counts, summed",
         "",
         "| server | requests/s (median) | min-max | p99 latency (median) | errors | vs flask-dev |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -242,7 +284,10 @@ def report(args: argparse.Namespace, info: dict, all_targets: list[Target], scri
     lines += ["", "Servers:", ""]
     for t in all_targets:
         env = " ".join(f"{k}={v}" for k, v in t.env.items())
-        lines.append(f"- {t.name}: `{env} {' '.join(t.command)}`".replace(sys.executable, "python"))
+        command = " ".join(
+            "GUNICORN_SERVER (in bench/bench.py)" if "\n" in part else part for part in t.command
+        )
+        lines.append(f"- {t.name}: `{env} {command}`".replace(sys.executable, "python"))
     return "\n".join(lines) + "\n"
 
 
@@ -254,7 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     parser.add_argument(
-        "--workers", type=int, default=0, help="gunicorn workers (default: python -m app's)"
+        "--workers", type=int, default=0, help="python -m app's workers (default: its own)"
+    )
+    parser.add_argument(
+        "--servers",
+        default="flask-dev,app",
+        help=f"comma-separated, from {', '.join(SERVERS)} (flask-dev,app)",
     )
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
@@ -268,9 +318,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
+    names = [name.strip() for name in args.servers.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SERVERS))
+    if unknown or not names:
+        parser.error(f"--servers: unknown {', '.join(unknown)}; choose from {', '.join(SERVERS)}")
+    if names[0] != "flask-dev":
+        parser.error("--servers: flask-dev comes first, the others are compared with it")
+    if "gunicorn" in names and importlib.util.find_spec("gunicorn") is None:
+        print(
+            "bench: --servers gunicorn needs gunicorn: pip install gunicorn==27.0.1",
+            file=sys.stderr,
+        )
+        return 2
+
     info = machine()
     workers = args.workers or info["default_workers"]
-    all_targets = targets(workers)
+    all_targets = targets(names, workers, info["cpus_available"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="echo-bench-") as tmp:
         script = Path(tmp) / "report.lua"

@@ -69,7 +69,7 @@ CONTAINER_HEALTH_INTERVAL_SECONDS = 10
 CONTAINER_HEALTH_TIMEOUT_SECONDS = 5
 CONTAINER_HEALTH_RETRIES = 3
 CONTAINER_HEALTH_START_PERIOD_SECONDS = 15
-# Seconds ECS waits after SIGTERM before SIGKILL (Fargate allows up to 120): enough for gunicorn
+# Seconds ECS waits after SIGTERM before SIGKILL (Fargate allows up to 120): enough for the server
 # to finish in-flight requests; the ALB has stopped sending new ones by then.
 STOP_TIMEOUT_SECONDS = 30
 # Seconds the service ignores failing ALB health checks of a new task while it starts.
@@ -82,8 +82,8 @@ DEPLOYMENT_MAXIMUM_PERCENT = 200
 SCALE_OUT_COOLDOWN_SECONDS = 60
 SCALE_IN_COOLDOWN_SECONDS = 300
 
-# The read-only root filesystem leaves one writable path, /tmp (gunicorn's worker heartbeat
-# files, Python's tempfile), backed by the task's ephemeral storage.
+# The read-only root filesystem leaves one writable path, /tmp (Python's tempfile, for a model
+# library that wants one), backed by the task's ephemeral storage.
 TMP_VOLUME = "tmp"
 TMP_PATH = "/tmp"
 

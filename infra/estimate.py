@@ -50,7 +50,7 @@ GKE_REGIONAL_NODE_ZONES = 3
 # GKE's node boot disk when the node pool does not set one: 100 GB pd-balanced.
 # Source: pulumi-gcp NodeConfig.disk_size_gb / disk_type docs ("Defaults to 100GB", pd-balanced).
 GKE_DEFAULT_BOOT_DISK_GB = 100
-# A slim Python image with Flask and gunicorn compresses to well under this; one image kept.
+# A slim Python image with Flask and granian compresses to well under this; one image kept.
 ASSUMED_IMAGE_GB = 0.1
 # One load-balancer capacity unit: a light service averages at most this (25 new connections/s,
 # 3,000 active connections/min, 1 GB/h or 1,000 rule evaluations/s, whichever is highest).

@@ -31,8 +31,8 @@ from infra.settings import Settings
 LOCAL_BIND_IP = "127.0.0.1"
 
 # The root filesystem is read-only, as it should be on the clouds; /tmp is the one writable path,
-# for temporary files a model library may write (gunicorn's heartbeats go to /dev/shm, which
-# Docker always mounts). noexec/nosuid: nothing written there is meant to run.
+# for temporary files a model library may write (the server itself writes none). noexec/nosuid:
+# nothing written there is meant to run.
 TMPFS = {"/tmp": "rw,noexec,nosuid,size=64m"}
 
 # Docker health check timings. Whole seconds under a minute on purpose: the provider reads them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -133,3 +134,30 @@ def test_unknown_paths_and_methods_are_json_errors():
         assert reply.status_code == status
         assert reply.is_json
         assert reply.get_json()["success"] is False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"response": "Hi", "success": True}, {"b": 1, "a": [None, 1.5, "é 👋"]}, "x", []],
+    ids=repr,
+)
+def test_the_json_answers_are_what_flask_s_json_dumps_writes(value):
+    app = create_app()
+    assert app.json.dumps(value) == json.dumps(
+        value, default=app.json.default, ensure_ascii=True, sort_keys=True, allow_nan=False
+    )
+    app.json.sort_keys = False  # a provider setting changed later is honoured
+    app.json.ensure_ascii = False
+    assert app.json.dumps(value) == json.dumps(
+        value, default=app.json.default, ensure_ascii=False, allow_nan=False
+    )
+    with pytest.raises(ValueError, match="JSON compliant"):
+        app.json.dumps({"x": float("inf")})
+
+
+def test_a_get_without_body_headers_and_with_them_read_msg_alike():
+    c = client()
+    plain = c.get("/predict?msg=Hi").get_json()
+    assert plain == {"response": "Hi", "success": True}
+    assert c.get("/predict?msg=Hi", headers={"Content-Length": "0"}).get_json() == plain
+    assert c.post("/predict?msg=Hi", headers={"Content-Length": ""}).get_json() == plain

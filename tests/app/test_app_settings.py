@@ -1,14 +1,17 @@
-"""The server's settings: environment variables, the CPU limit and the gunicorn options."""
+"""The server's settings: environment variables, the CPU limit and the granian options."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import gunicorn.config
 import pytest
+from granian.constants import HTTPModes, Interfaces
+from granian.log import LogLevels
+from granian.server import Server
 
 from app import server
 from app.server import ConfigError, Settings, load_settings
@@ -55,7 +58,7 @@ def test_empty_values_mean_the_default():
     assert load_settings({"PORT": "", "WEB_CONCURRENCY": " ", "HOST": ""}) == load_settings({})
 
 
-def test_an_ipv6_host_is_bracketed_for_gunicorn():
+def test_an_ipv6_host_is_bracketed_in_messages():
     assert Settings(host="::1", port=8080).bind == "[::1]:8080"
 
 
@@ -154,39 +157,48 @@ def test_available_cpus_is_the_quota_capped_by_the_cpus_we_may_run_on(tmp_path):
 
 @pytest.mark.parametrize(
     ("cpus", "workers"),
-    [(0.25, 2), (0.5, 2), (1, 3), (1.5, 4), (2, 5), (3, 7), (3.5, 8), (4, 8), (64, 8)],
+    [(0.25, 2), (0.5, 2), (1, 2), (1.5, 2), (2, 2), (2.5, 3), (3, 3), (4, 4), (8, 8), (64, 8)],
 )
-def test_default_workers_is_2_cpus_plus_1_clamped_to_2_to_8(cpus, workers):
+def test_default_workers_is_the_cpus_rounded_up_clamped_to_2_to_8(cpus, workers):
     assert server.default_workers(cpus) == workers
 
 
-def test_a_quarter_vcpu_task_on_a_big_host_gets_2_workers_not_2_host_cpus_plus_1(
-    tmp_path, monkeypatch
-):
+def test_a_quarter_vcpu_task_on_a_big_host_gets_2_workers_not_16(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
     cpus = server.available_cpus(write(tmp_path, {"cpu.max": "25000 100000"}))
     assert server.default_workers(cpus) == 2
 
 
-# --- gunicorn ----------------------------------------------------------------------------------
+# --- granian ------------------------------------------------------------------------------------
 
 
-def test_every_option_is_a_real_gunicorn_setting():
-    # A misspelt name would only fail when gunicorn starts; catch it here.
-    known = gunicorn.config.Config().settings
-    options = server.gunicorn_options(Settings())
-    assert set(options) <= set(known), set(options) - set(known)
-    cfg = gunicorn.config.Config()
-    for name, value in options.items():
-        cfg.set(name, value)  # runs gunicorn's own validators
+def test_every_option_is_a_real_granian_server_argument():
+    # A misspelt name would only fail when the server starts; catch it here.
+    known = set(inspect.signature(Server.__init__).parameters)
+    options = server.granian_options(Settings())
+    assert set(options) <= known, set(options) - known
 
 
-def test_gunicorn_options_for_containers():
-    options = server.gunicorn_options(Settings(port=9000, workers=3, graceful_timeout=7))
-    assert options["bind"] == ["0.0.0.0:9000"]
+def test_granian_options_for_containers():
+    options = server.granian_options(
+        Settings(host="::", port=9000, workers=3, graceful_timeout=7, log_level="warning")
+    )
+    assert (options["address"], options["port"]) == ("::", 9000)
+    assert options["interface"] == Interfaces.WSGI
     assert options["workers"] == 3
-    assert options["worker_class"] == "sync"
-    assert options["graceful_timeout"] == 7
-    assert options["accesslog"] == "-"  # stdout
-    assert options["control_socket_disable"] is True  # it would write under $HOME
-    assert os.access(options["worker_tmp_dir"], os.W_OK)
+    assert options["blocking_threads"] == server.THREADS_PER_WORKER == 2
+    assert options["http"] == HTTPModes.http1
+    assert options["workers_kill_timeout"] == 7
+    assert options["respawn_failed_workers"] is True
+    assert options["log_level"] == LogLevels.warning
+    assert options["log_access"] is False  # server.AccessLog writes it
+
+
+def test_a_graceful_timeout_of_0_kills_at_once_rather_than_never():
+    # Granian reads a kill timeout of 0 as "wait for ever".
+    assert 0 < server.granian_options(Settings(graceful_timeout=0))["workers_kill_timeout"] < 0.1
+
+
+def test_granian_logs_its_own_messages_to_stderr_not_to_the_access_log_stdout():
+    handlers = server.SERVER_LOG_CONFIG["handlers"]
+    assert {h["stream"] for h in handlers.values()} == {"ext://sys.stderr"}

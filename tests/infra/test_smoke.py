@@ -35,7 +35,7 @@ def _env_without_proxies() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def app_url() -> Iterator[str]:
-    """A real `python -m app` (gunicorn, one worker) on a free loopback port."""
+    """A real `python -m app` (one worker) on a free loopback port."""
     port = _free_port()
     env = {**_env_without_proxies(), "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1"}
     server = subprocess.Popen(
