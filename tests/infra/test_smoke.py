@@ -5,28 +5,20 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from infra import smoke
+from tests.app_process import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_START_TIMEOUT = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env_without_proxies() -> dict[str, str]:
@@ -34,45 +26,11 @@ def _env_without_proxies() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `python -m app` (one worker) on a free loopback port."""
-    port = _free_port()
-    env = {**_env_without_proxies(), "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + APP_START_TIMEOUT
-    try:
-        while True:
-            if server.poll() is not None:
-                pytest.fail(
-                    f"python -m app exited with {server.returncode}: {server.stderr.read()}"
-                )
-            try:
-                with opener.open(f"{url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"python -m app did not answer /healthz within {APP_START_TIMEOUT} s")
-            time.sleep(0.05)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stderr.close()
+    server = Server(tmp_path_factory.mktemp("app"), {"WEB_CONCURRENCY": "1"}).wait_ready()
+    yield f"http://127.0.0.1:{server.port}"
+    server.stop()
 
 
 class _Wrong(http.server.BaseHTTPRequestHandler):
@@ -208,7 +166,7 @@ def test_retries_a_5xx_until_the_timeout(failing_url, fast_backoff, capsys):
 
 
 def test_fails_within_the_timeout_against_a_closed_port(capsys):
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     assert smoke.main([url, "--timeout", "0.5"]) == 1
     assert time.monotonic() - started < 3

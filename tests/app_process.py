@@ -1,0 +1,178 @@
+"""A real ``python -m app`` on a free loopback port, and raw HTTP to it.
+
+Shared by the app's tests and the smoke check's tests. The server is talked to with sockets and
+``http.client`` rather than a Flask test client, so tests can send what real clients and
+attackers send: a Content-Length that is not a number, bytes that are not UTF-8, a body bigger
+than the limit.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+"""The repository root: ``python -m app`` runs from here."""
+
+START_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    """A TCP port that nothing on 127.0.0.1 listens on at the moment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Reply:
+    """An HTTP answer: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Server:
+    """A ``python -m app`` (or other ``command``) subprocess serving on ``127.0.0.1:port``.
+
+    Its stdout (the access log) and stderr go to files, never to pipes that could fill up and
+    stall it.
+    """
+
+    def __init__(
+        self, tmp: Path, env: Mapping[str, str] | None = None, command: Sequence[str] = ()
+    ) -> None:
+        self.port = free_port()
+        self.stdout_path = tmp / f"server-{self.port}.out"
+        self.stderr_path = tmp / f"server-{self.port}.err"
+        full_env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARS}
+        full_env.update(HOST="127.0.0.1", PORT=str(self.port), WEB_CONCURRENCY="2")
+        full_env.update(env or {})
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.process = subprocess.Popen(
+                command or [sys.executable, "-m", "app"],
+                cwd=REPO,
+                env=full_env,
+                stdout=out,
+                stderr=err,
+            )
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> Server:
+        """Poll ``/healthz`` until it answers 200; fail with the server's log if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited with {self.process.returncode}:\n{self.stderr}")
+            try:
+                if self.request("GET", "/healthz", timeout=1).status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        pytest.fail(f"server did not answer /healthz within {timeout} s:\n{self.stderr}")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5,
+    ) -> Reply:
+        """One request on a new connection, with ``http.client``."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=dict(headers or {}))
+            response = conn.getresponse()
+            return Reply(
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                response.read(),
+            )
+        finally:
+            conn.close()
+
+    def raw(self, data: bytes, timeout: float = 5) -> Reply:
+        """Send ``data`` as it is on a new connection and parse the answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(data)
+            return read_reply(s)
+
+    def post_json(self, value: Any, path: str = "/predict") -> Reply:
+        return self.request(
+            "POST",
+            path,
+            json.dumps(value).encode(),
+            {"Content-Type": "application/json"},
+        )
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM, then wait; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+def read_reply(sock: socket.socket) -> Reply:
+    """Read one HTTP/1.1 answer (framed by Content-Length, or by the connection closing)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"connection closed before a full answer: {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "-1"))
+    while length < 0 or len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return Reply(int(status_line.split()[1]), headers, body)
+
+
+# Variables of the server's own that the developer's shell must not leak into a test server.
+_SERVER_VARS = {
+    "HOST",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "TIMEOUT",
+    "GRACEFUL_TIMEOUT",
+    "MAX_CONTENT_LENGTH",
+    "LOG_LEVEL",
+}
