@@ -274,15 +274,20 @@ def test_the_table_aligns_its_columns_and_ends_with_the_total():
     assert "Notes:" in lines
 
 
-def test_cli_prints_json_for_the_dev_stack_from_the_project_root():
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.estimate", "dev", "--json"],
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m infra.estimate ARGS` from the project root, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra.estimate", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_cli_prints_json_for_the_dev_stack_from_the_project_root():
+    done = run_cli("dev", "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert set(data) == TOP_KEYS
@@ -290,14 +295,7 @@ def test_cli_prints_json_for_the_dev_stack_from_the_project_root():
 
 
 def test_cli_prices_the_gcp_stack_with_no_project_anywhere():
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.estimate", "gcp", "--requests-per-month", "1e6"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli("gcp", "--requests-per-month", "1e6")
     assert done.returncode == 0, done.stderr
     assert "Total per month" in done.stdout and "$111.10" in done.stdout
     assert "Break-even:" in done.stdout and "Cloud Run" in done.stdout
