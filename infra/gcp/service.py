@@ -1,0 +1,72 @@
+"""The gcp target's component: `GkeService` composes the registry, the cluster and the workload."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.gcp.cluster import cluster, enable_apis, kubernetes_provider
+from infra.gcp.labels import gcp_label_value
+from infra.gcp.registry import registry
+from infra.gcp.workload import load_balancer_url, workload
+from infra.settings import Settings
+
+
+class GkeService(pulumi.ComponentResource):
+    """The endpoint on GKE: registry, image, cluster and the Kubernetes workload.
+
+    Attributes:
+        url: `http://<load balancer address>`.
+        exports: The stack's exports: url, image, project, region, cluster, namespace, service
+            and kubeconfig (a secret).
+    """
+
+    url: pulumi.Output[str]
+    exports: dict[str, pulumi.Output]
+
+    def __init__(
+        self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        """Creates every resource of the gcp target.
+
+        Args:
+            name: The component's name; children are named after it.
+            settings: Validated settings with `settings.gcp` set.
+            opts: Resource options for the component.
+        """
+        super().__init__("echo-service:gcp:GkeService", name, None, opts)
+        if settings.gcp is None:
+            raise ValueError("GkeService needs settings.gcp (cloud: gcp)")
+        g = settings.gcp
+        gcp_labels = {key: gcp_label_value(value) for key, value in settings.labels.items()}
+
+        # One explicit provider for every Google resource: the project and region come from the
+        # validated settings, never from whatever gcloud or the environment happens to hold, and
+        # the labels land on every resource that takes labels (cluster, repository), once.
+        provider = gcp.Provider(
+            f"{name}-gcp",
+            project=g.project,
+            region=g.region,
+            default_labels=gcp_labels,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        apis = enable_apis(self, name, provider)
+        image, image_ref, pull_access = registry(self, name, provider, settings, apis)
+        gke, node_pool = cluster(self, name, provider, settings, apis, gcp_labels)
+        k8s_provider, secret_kubeconfig = kubernetes_provider(self, name, settings, gke, node_pool)
+        ns, service = workload(
+            self, name, k8s_provider, settings, image_ref, after=[pull_access, image]
+        )
+
+        self.url = service.status.apply(load_balancer_url)
+        self.exports = {
+            "url": self.url,
+            "image": image_ref,
+            "project": pulumi.Output.from_input(g.project),
+            "region": pulumi.Output.from_input(g.region),
+            "cluster": gke.name,
+            "namespace": ns,
+            "service": service.metadata.name,
+            "kubeconfig": secret_kubeconfig,
+        }
+        self.register_outputs(self.exports)

@@ -1,0 +1,254 @@
+"""The gcp target's workload: a namespace, a Deployment by digest, a LoadBalancer Service, a
+HorizontalPodAutoscaler and a PodDisruptionBudget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.gcp.labels import dns_label, k8s_label_value
+from infra.settings import HEALTH_CHECK_PATH, Settings
+
+SERVICE_PORT = 80  # the load balancer's port; the URL has no port in it
+PORT_NAME = "http"
+# A UID, not a name: kubelet can only check `runAsNonRoot` against a numeric user, and the image's
+# USER may be a name. Any non-root UID works: the image's files are world-readable and the app
+# writes only to /tmp.
+RUN_AS_UID = 10001
+# SIGTERM, then this long to finish requests in flight (the server stops within a few seconds).
+TERMINATION_GRACE_SECONDS = 30
+# Before SIGTERM, keep serving while the load balancer and kube-proxy stop sending new requests to
+# a Pod that is going away (endpoint removal is asynchronous).
+PRE_STOP_SLEEP_SECONDS = 5
+TMP_SIZE_LIMIT = "64Mi"
+# `pulumi up` waits for the rollout this long; a new image that never gets ready fails the update
+# (the old Pods keep serving: maxUnavailable is 0). Creation allows for Autopilot provisioning the
+# first nodes.
+DEPLOYMENT_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="10m")
+ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"  # a well-known node label
+# The namespace admits only Pods meeting the "restricted" Pod Security Standard, which the
+# Deployment does; a later change that weakens it is refused by the cluster, not shipped.
+POD_SECURITY_LABELS = {"pod-security.kubernetes.io/enforce": "restricted"}
+
+
+def workload(
+    parent: pulumi.ComponentResource,
+    name: str,
+    k8s_provider: k8s.Provider,
+    settings: Settings,
+    image_ref: pulumi.Output[str],
+    after: list[pulumi.Resource],
+) -> tuple[pulumi.Output[str], k8s.core.v1.Service]:
+    """The Kubernetes objects of the endpoint, in a namespace of their own.
+
+    Args:
+        after: What the Deployment waits for (the image, the nodes' pull access).
+
+    Returns:
+        The namespace's name and the LoadBalancer Service.
+    """
+    on_k8s = pulumi.ResourceOptions(parent=parent, provider=k8s_provider)
+    selector = {
+        "app.kubernetes.io/name": k8s_label_value(settings.project),
+        "app.kubernetes.io/instance": k8s_label_value(settings.name),
+    }
+    labels = {
+        **{key: k8s_label_value(value) for key, value in settings.labels.items()},
+        **selector,
+    }
+    workload_name = settings.project  # one of each object in a namespace of its own
+    namespace = k8s.core.v1.Namespace(
+        f"{name}-ns",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=dns_label(settings.name), labels={**labels, **POD_SECURITY_LABELS}
+        ),
+        opts=on_k8s,
+    )
+    ns = namespace.metadata.name
+
+    def meta(object_name: str = workload_name) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
+
+    spec = _Workload(workload_name, image_ref, labels, selector, settings)
+    deployment = k8s.apps.v1.Deployment(
+        f"{name}-deployment",
+        metadata=meta(),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            # No `replicas`: the HorizontalPodAutoscaler owns the count. With it set, every
+            # `pulumi up` that changes the Deployment would apply it and cut a scaled-out
+            # service back to minReplicas in the middle of a rollout. Kubernetes starts the
+            # Deployment with one Pod and the autoscaler raises it to minReplicas at once.
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            # Never fewer ready Pods than before: a new Pod must pass its readiness probe
+            # before an old one goes, so a broken image leaves the old version serving.
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                type="RollingUpdate",
+                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                    max_unavailable=0, max_surge=1
+                ),
+            ),
+            template=_pod_template(spec),
+        ),
+        opts=pulumi.ResourceOptions.merge(
+            on_k8s,
+            pulumi.ResourceOptions(depends_on=after, custom_timeouts=DEPLOYMENT_TIMEOUTS),
+        ),
+    )
+    # Pulumi waits until the load balancer has an address before this resolves.
+    service = k8s.core.v1.Service(
+        f"{name}-service",
+        metadata=meta(),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            type="LoadBalancer",
+            selector=selector,
+            ports=[
+                k8s.core.v1.ServicePortArgs(
+                    name=PORT_NAME, port=SERVICE_PORT, target_port=PORT_NAME, protocol="TCP"
+                )
+            ],
+        ),
+        opts=on_k8s,
+    )
+    k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        f"{name}-hpa",
+        metadata=meta(),
+        spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+            scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                api_version="apps/v1", kind="Deployment", name=deployment.metadata.name
+            ),
+            min_replicas=settings.min_replicas,
+            max_replicas=settings.max_replicas,
+            metrics=[
+                k8s.autoscaling.v2.MetricSpecArgs(
+                    type="Resource",
+                    resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                        name="cpu",
+                        target=k8s.autoscaling.v2.MetricTargetArgs(
+                            type="Utilization",
+                            average_utilization=settings.target_cpu_percent,
+                        ),
+                    ),
+                )
+            ],
+        ),
+        opts=on_k8s,
+    )
+    # At most one Pod evicted at a time by node upgrades and drains. maxUnavailable, not
+    # minAvailable: with minReplicas 1 a "minAvailable: 1" budget would block every drain.
+    # Pods that are not running may always be evicted, so a broken Pod never blocks one.
+    k8s.policy.v1.PodDisruptionBudget(
+        f"{name}-pdb",
+        metadata=meta(),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=1,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            unhealthy_pod_eviction_policy="AlwaysAllow",
+        ),
+        opts=on_k8s,
+    )
+    return ns, service
+
+
+def load_balancer_url(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+    """`http://<address>` of a LoadBalancer Service, from its status (an IP or a host name)."""
+    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    if not ingress:
+        # Pulumi waits for the address before it resolves the Service's status; an empty status
+        # means the program ran without a cluster (a preview), so there is no URL yet.
+        return ""
+    address = ingress[0].ip or ingress[0].hostname or ""
+    return f"http://{address}" if address else ""
+
+
+@dataclass(frozen=True)
+class _Workload:
+    """What the Kubernetes objects are built from."""
+
+    name: str
+    image: pulumi.Input[str]
+    labels: dict[str, str]
+    selector: dict[str, str]
+    settings: Settings
+
+
+def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
+    s = w.settings
+    # Requests are what Autopilot schedules and bills by. Limits equal requests: the Pod is in the
+    # Guaranteed QoS class (never the first evicted), Autopilot would set the same limits itself,
+    # and both modes behave alike; the autoscaler adds replicas long before CPU would be throttled.
+    resources = {"cpu": f"{s.cpu * 1000 // 1024}m", "memory": f"{s.memory}Mi"}
+    health = k8s.core.v1.HTTPGetActionArgs(path=HEALTH_CHECK_PATH, port=PORT_NAME)
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=w.labels),
+        spec=k8s.core.v1.PodSpecArgs(
+            # The endpoint never calls the Kubernetes API; no token in the Pod to steal.
+            automount_service_account_token=False,
+            termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                run_as_non_root=True,
+                run_as_user=RUN_AS_UID,
+                run_as_group=RUN_AS_UID,
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+            # Spread replicas over the region's zones so one zone's loss leaves the others
+            # serving; "ScheduleAnyway" so a zone short of capacity delays nothing.
+            topology_spread_constraints=[
+                k8s.core.v1.TopologySpreadConstraintArgs(
+                    max_skew=1,
+                    topology_key=ZONE_TOPOLOGY_KEY,
+                    when_unsatisfiable="ScheduleAnyway",
+                    label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=w.selector),
+                )
+            ],
+            containers=[
+                k8s.core.v1.ContainerArgs(
+                    name=w.name,
+                    image=w.image,
+                    ports=[
+                        k8s.core.v1.ContainerPortArgs(
+                            name=PORT_NAME, container_port=s.container_port, protocol="TCP"
+                        )
+                    ],
+                    env=[k8s.core.v1.EnvVarArgs(name="PORT", value=str(s.container_port))],
+                    resources=k8s.core.v1.ResourceRequirementsArgs(
+                        requests=resources, limits=resources
+                    ),
+                    # Up to a minute to start; until then the other probes wait.
+                    startup_probe=k8s.core.v1.ProbeArgs(
+                        http_get=health, period_seconds=3, timeout_seconds=2, failure_threshold=20
+                    ),
+                    # Out of the load balancer after 3 failed checks (15 s), back after one.
+                    readiness_probe=k8s.core.v1.ProbeArgs(
+                        http_get=health, period_seconds=5, timeout_seconds=2, failure_threshold=3
+                    ),
+                    # Restarted only when it stops answering for 30 s: a busy replica is slow,
+                    # not dead.
+                    liveness_probe=k8s.core.v1.ProbeArgs(
+                        http_get=health, period_seconds=10, timeout_seconds=3, failure_threshold=3
+                    ),
+                    lifecycle=k8s.core.v1.LifecycleArgs(
+                        pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                            sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SLEEP_SECONDS)
+                        )
+                    ),
+                    security_context=k8s.core.v1.SecurityContextArgs(
+                        run_as_non_root=True,
+                        allow_privilege_escalation=False,
+                        read_only_root_filesystem=True,
+                        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                    ),
+                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+                )
+            ],
+            # The only writable path: the root filesystem is read-only.
+            volumes=[
+                k8s.core.v1.VolumeArgs(
+                    name="tmp",
+                    empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT),
+                )
+            ],
+        ),
+    )
