@@ -2,7 +2,8 @@
 
 No registry and no cloud account: the image is built for the host's own platform (an ARM laptop
 never runs it under emulation), kept in the local image store, and run as one container published
-on localhost. `pulumi up` returns only when the container reports healthy (its /healthz answers).
+on localhost. `pulumi up` returns only when the container reports healthy (its /readyz answers: the model
+has loaded).
 
 How a code change rolls out: `docker.Image` hashes the build context (honouring
 `app/.dockerignore`) on every run and rebuilds when it changed; for a local-only image its
@@ -50,7 +51,7 @@ WAIT_TIMEOUT_SECONDS = 60
 # (the app's GRACEFUL_TIMEOUT is 10 s).
 DESTROY_GRACE_SECONDS = 15
 
-# The image's own probe (python slim has no curl): GET /healthz on $HOST:$PORT, exit 1 unless it
+# The image's own probe (python slim has no curl): GET /readyz on $HOST:$PORT, exit 1 unless it
 # answers 200. The container sets the timings, not the image: its 30 s interval would make
 # `pulumi up` wait half a minute for the first check on engines without start_interval.
 HEALTHCHECK_COMMAND = ["CMD", "python", "-m", "app.healthcheck"]

@@ -50,8 +50,12 @@ DEFAULTS: Mapping[str, Any] = {
 }
 
 
-# The path the load balancers' health checks and the probes use; app/ serves it cheaply.
-HEALTH_CHECK_PATH = "/healthz"
+# The endpoint's health paths (app/endpoint.py). Liveness answers while the process runs;
+# readiness once the model has loaded. Load balancers, readiness and container health checks
+# ask readiness, so a replica whose model failed to load never takes traffic and its rollout
+# stops; only the Kubernetes liveness probe asks liveness (a busy replica is not restarted).
+LIVENESS_PATH = "/healthz"
+READINESS_PATH = "/readyz"
 
 # Fargate task sizes: CPU units -> allowed memory in MiB. Source: AWS ECS developer guide,
 # "Task CPU and memory" (Linux containers; 8 and 16 vCPU need platform version 1.4.0).

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.options import child
-from infra.settings import HEALTH_CHECK_PATH, Settings
+from infra.settings import READINESS_PATH, Settings
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -62,7 +62,7 @@ def load_balancer(
         deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
         health_check=aws.lb.TargetGroupHealthCheckArgs(
             enabled=True,
-            path=HEALTH_CHECK_PATH,
+            path=READINESS_PATH,
             protocol="HTTP",
             port="traffic-port",
             matcher="200",

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.options import child
-from infra.settings import HEALTH_CHECK_PATH, Settings
+from infra.settings import READINESS_PATH, Settings
 
 # The container's name in the task definition; the service's load balancer block refers to it.
 CONTAINER_NAME = "app"
@@ -92,7 +92,7 @@ def container_definition(
     port = settings.container_port
     probe = (
         "import urllib.request; "
-        f"urllib.request.urlopen('http://127.0.0.1:{port}{HEALTH_CHECK_PATH}', "
+        f"urllib.request.urlopen('http://127.0.0.1:{port}{READINESS_PATH}', "
         f"timeout={CONTAINER_HEALTH_TIMEOUT_SECONDS - 1})"
     )
     return {

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.gcp.labels import dns_label, k8s_label_value
-from infra.settings import HEALTH_CHECK_PATH, Settings
+from infra.settings import LIVENESS_PATH, READINESS_PATH, Settings
 
 SERVICE_PORT = 80  # the load balancer's port; the URL has no port in it
 PORT_NAME = "http"
@@ -179,7 +179,8 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
     # Guaranteed QoS class (never the first evicted), Autopilot would set the same limits itself,
     # and both modes behave alike; the autoscaler adds replicas long before CPU would be throttled.
     resources = {"cpu": f"{s.cpu * 1000 // 1024}m", "memory": f"{s.memory}Mi"}
-    health = k8s.core.v1.HTTPGetActionArgs(path=HEALTH_CHECK_PATH, port=PORT_NAME)
+    alive = k8s.core.v1.HTTPGetActionArgs(path=LIVENESS_PATH, port=PORT_NAME)
+    ready = k8s.core.v1.HTTPGetActionArgs(path=READINESS_PATH, port=PORT_NAME)
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=w.labels),
         spec=k8s.core.v1.PodSpecArgs(
@@ -215,18 +216,19 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
                     resources=k8s.core.v1.ResourceRequirementsArgs(
                         requests=resources, limits=resources
                     ),
-                    # Up to a minute to start; until then the other probes wait.
+                    # Up to a minute to start and load the model; until then the other probes
+                    # wait, and a model that never loads gets its container restarted.
                     startup_probe=k8s.core.v1.ProbeArgs(
-                        http_get=health, period_seconds=3, timeout_seconds=2, failure_threshold=20
+                        http_get=ready, period_seconds=3, timeout_seconds=2, failure_threshold=20
                     ),
                     # Out of the load balancer after 3 failed checks (15 s), back after one.
                     readiness_probe=k8s.core.v1.ProbeArgs(
-                        http_get=health, period_seconds=5, timeout_seconds=2, failure_threshold=3
+                        http_get=ready, period_seconds=5, timeout_seconds=2, failure_threshold=3
                     ),
                     # Restarted only when it stops answering for 30 s: a busy replica is slow,
                     # not dead.
                     liveness_probe=k8s.core.v1.ProbeArgs(
-                        http_get=health, period_seconds=10, timeout_seconds=3, failure_threshold=3
+                        http_get=alive, period_seconds=10, timeout_seconds=3, failure_threshold=3
                     ),
                     lifecycle=k8s.core.v1.LifecycleArgs(
                         pre_stop=k8s.core.v1.LifecycleHandlerArgs(

@@ -16,7 +16,7 @@ import pulumi
 import pytest
 
 from infra import aws as target
-from infra.settings import HEALTH_CHECK_PATH
+from infra.settings import READINESS_PATH
 from tests.harness import Rendered, Res, run_stack
 from tests.infra import fakes
 from tests.infra.botocore_shapes import assert_valid
@@ -391,7 +391,7 @@ def test_container_port_setting_reaches_every_place_that_needs_it():
     c = container(r)
     assert c["portMappings"] == [{"containerPort": 9000, "protocol": "tcp"}]
     assert {"name": "PORT", "value": "9000"} in c["environment"]
-    assert "http://127.0.0.1:9000/healthz" in c["healthCheck"]["command"][-1]
+    assert "http://127.0.0.1:9000/readyz" in c["healthCheck"]["command"][-1]
     assert ints(r.one(SERVICE).inputs["loadBalancers"])[0]["containerPort"] == 9000
 
 
@@ -410,11 +410,11 @@ def test_deletion_protection_setting_protects_the_load_balancer():
     assert render({"deletionProtection": True}).one(LB).inputs["enableDeletionProtection"] is True
 
 
-def test_target_group_registers_task_ips_and_checks_healthz_quickly():
+def test_target_group_registers_task_ips_and_checks_readiness_quickly():
     tg = ints(render().one(TG).inputs)
     assert (tg["targetType"], tg["protocol"], tg["port"]) == ("ip", "HTTP", 8080)
     check = tg["healthCheck"]
-    assert check["path"] == HEALTH_CHECK_PATH == "/healthz"
+    assert check["path"] == READINESS_PATH == "/readyz"
     assert (
         check["enabled"] is True and check["matcher"] == "200" and check["port"] == "traffic-port"
     )
@@ -552,10 +552,10 @@ def test_container_is_essential_serves_port_and_stops_gracefully():
     assert 0 < c["stopTimeout"] <= FARGATE_MAX_STOP_TIMEOUT
 
 
-def test_container_health_check_gets_healthz_with_python_within_ecs_limits():
+def test_container_health_check_gets_readiness_with_python_within_ecs_limits():
     check = container(render())["healthCheck"]
     assert check["command"][:3] == ["CMD", "python", "-c"]
-    assert "urllib.request.urlopen('http://127.0.0.1:8080/healthz'" in check["command"][3]
+    assert "urllib.request.urlopen('http://127.0.0.1:8080/readyz'" in check["command"][3]
     compile(check["command"][3], "<healthCheck>", "exec")  # the probe is valid Python
     for key, (low, high) in ECS_HEALTH_LIMITS.items():
         assert low <= check[key] <= high, key

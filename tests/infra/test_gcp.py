@@ -431,12 +431,14 @@ def test_the_deployment_rolls_out_the_image_safely_and_leaves_the_count_to_the_a
     assert stack.one(IMAGE).urn in deployment.dependencies
 
 
-def test_the_pod_serves_the_port_with_probes_on_healthz(stack: Rendered):
+def test_the_pod_serves_the_port_with_readiness_and_liveness_probes(stack: Rendered):
     c = container(stack)
     assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     assert c["env"] == [{"name": "PORT", "value": "8080"}]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    # Startup and readiness wait for the model; liveness only asks whether the process answers.
+    paths = {"startupProbe": "/readyz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+    for probe, path in paths.items():
+        assert c[probe]["httpGet"] == {"path": path, "port": "http"}, probe
         assert c[probe]["timeoutSeconds"] < c[probe]["periodSeconds"], probe
     # A replica leaves the load balancer well before it would be restarted.
     ready, live = c["readinessProbe"], c["livenessProbe"]

@@ -137,7 +137,7 @@ def test_up_waits_for_a_healthy_container(shipped):
     assert inputs["wait"] is True
     assert inputs["waitTimeout"] == WAIT_TIMEOUT_SECONDS
     check = inputs["healthcheck"]
-    # The image's own probe, which asks /healthz on $PORT (set on the container).
+    # The image's own probe, which asks /readyz on $PORT (set on the container).
     assert check["tests"] == ["CMD", "python", "-m", "app.healthcheck"]
     assert check["retries"] == 3
     # Whole seconds under a minute: Docker reports durations back in Go's format ("1m30s"), so
@@ -198,7 +198,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
     def do_GET(self):
-        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.send_response(self.status if self.path == "/readyz" else 404)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -207,7 +207,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize(("status", "healthy"), [(200, True), (500, False), (None, False)])
-def test_health_check_command_really_probes_healthz_on_the_container_port(status, healthy):
+def test_health_check_command_really_probes_readiness_on_the_container_port(status, healthy):
     """Runs the rendered health check with the container's env (as Docker would) on a server."""
     handler = type("Handler", (_Health,), {"status": status or 200})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
