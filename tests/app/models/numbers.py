@@ -1,0 +1,9 @@
+"""A model with a list input from the query string: ``?msg=[1,2,3]`` (JSON) or a POST."""
+
+from typing import Annotated
+
+from pydantic import Field
+
+
+def predict(msg: Annotated[list[float], Field(min_length=1, examples=[[1, 2, 3]])]) -> float:
+    return sum(msg)
