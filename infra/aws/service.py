@@ -7,12 +7,13 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.alarms import alert_topic, capacity_alarms, dashboard, deployment_alarms
 from infra.aws.edge import load_balancer
 from infra.aws.iam import roles
 from infra.aws.network import network, security_groups
 from infra.aws.options import child, invoke
 from infra.aws.registry import image
-from infra.aws.scaling import autoscaling
+from infra.aws.scaling import autoscaling, request_scaling
 from infra.aws.task import CONTAINER_NAME, task_definition
 from infra.settings import AwsSettings, Settings
 
@@ -106,6 +107,11 @@ class FargateService(pulumi.ComponentResource):
             execution_policy,
             task_role,
         )
+        monitoring = settings.observability.monitoring
+        topic = alert_topic(self, name, provider, settings) if monitoring else None
+        rollback_alarms = (
+            deployment_alarms(self, name, provider, lb, target_group, topic) if monitoring else []
+        )
         service = _service(
             self,
             name,
@@ -117,8 +123,16 @@ class FargateService(pulumi.ComponentResource):
             task_sg,
             target_group,
             [*listeners, *routes],
+            rollback_alarms,
         )
-        autoscaling(self, name, provider, settings, cluster, service)
+        scaling_target = autoscaling(self, name, provider, settings, cluster, service)
+        if settings.observability.requests_per_replica:
+            request_scaling(self, name, provider, settings, scaling_target, lb, target_group)
+        if monitoring:
+            capacity_alarms(
+                self, name, provider, settings, lb, target_group, cluster, service.name, topic
+            )
+            dashboard(self, name, provider, settings, lb, target_group, cluster, service.name)
 
         scheme = "https" if aws_settings.certificate_arn else "http"
         self.url = pulumi.Output.concat(scheme, "://", lb.dns_name)
@@ -153,7 +167,20 @@ def _service(
     task_sg: aws.ec2.SecurityGroup,
     target_group: aws.lb.TargetGroup,
     after: list[pulumi.Resource],
+    rollback_alarms: Sequence[aws.cloudwatch.MetricAlarm] = (),
 ) -> aws.ecs.Service:
+    # With monitoring, a deployment during which an alarm goes into ALARM is rolled back, as the
+    # circuit breaker does for tasks that never get healthy. Without it the argument is left out,
+    # so a stack without the key renders as before.
+    alarms = (
+        {
+            "alarms": aws.ecs.ServiceAlarmsArgs(
+                alarm_names=[alarm.name for alarm in rollback_alarms], enable=True, rollback=True
+            )
+        }
+        if rollback_alarms
+        else {}
+    )
     return aws.ecs.Service(
         f"{name}-service",
         cluster=cluster.arn,
@@ -188,6 +215,7 @@ def _service(
         availability_zone_rebalancing="ENABLED",
         propagate_tags="SERVICE",
         enable_ecs_managed_tags=True,
+        **alarms,
         opts=child(
             parent,
             provider,

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.options import child
+from infra.observability import container_env, emf_env
 from infra.settings import READINESS_PATH, Settings
 
 # The container's name in the task definition; the service's load balancer block refers to it.
@@ -101,7 +102,12 @@ def container_definition(
         "essential": True,
         "portMappings": [{"containerPort": port, "protocol": "tcp"}],
         # The app listens on $PORT; WEB_CONCURRENCY is left to the app's own default.
-        "environment": [{"name": "PORT", "value": str(port)}],
+        # With monitoring: METRICS_PORT (no port mapping: only the task itself reaches it) and
+        # the EMF settings; LOG_FORMAT when not text. Nothing more without those keys.
+        "environment": [
+            {"name": name, "value": value}
+            for name, value in [("PORT", str(port)), *container_env(settings), *emf_env(settings)]
+        ],
         "readonlyRootFilesystem": True,
         "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": TMP_PATH, "readOnly": False}],
         "stopTimeout": STOP_TIMEOUT_SECONDS,
