@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import platform as host
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any

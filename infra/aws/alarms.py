@@ -277,9 +277,14 @@ def dashboard_body(
             [
                 alb("HTTPCode_Target_4XX_Count", "Sum", "4xx from the tasks"),
                 alb("HTTPCode_Target_5XX_Count", "Sum", "5xx from the tasks"),
-                [ALB_NAMESPACE, "HTTPCode_ELB_5XX_Count", "LoadBalancer", lb,
-                 {"stat": "Sum", "label": "5xx from the load balancer"}],
-            ],  # fmt: skip
+                [
+                    ALB_NAMESPACE,
+                    "HTTPCode_ELB_5XX_Count",
+                    "LoadBalancer",
+                    lb,
+                    {"stat": "Sum", "label": "5xx from the load balancer"},
+                ],
+            ],
             {},
         ),
         (
@@ -293,11 +298,21 @@ def dashboard_body(
         (
             "Model inference time (ms, from the app's EMF log lines)",
             [
-                [EMF_NAMESPACE, EMF_METRIC, EMF_DIMENSION, settings.name,
-                 {"stat": "p50", "label": "p50"}],
-                [EMF_NAMESPACE, EMF_METRIC, EMF_DIMENSION, settings.name,
-                 {"stat": "p99", "label": "p99"}],
-            ],  # fmt: skip
+                [
+                    EMF_NAMESPACE,
+                    EMF_METRIC,
+                    EMF_DIMENSION,
+                    settings.name,
+                    {"stat": "p50", "label": "p50"},
+                ],
+                [
+                    EMF_NAMESPACE,
+                    EMF_METRIC,
+                    EMF_DIMENSION,
+                    settings.name,
+                    {"stat": "p99", "label": "p99"},
+                ],
+            ],
             {},
         ),
         (
@@ -306,8 +321,11 @@ def dashboard_body(
                 alb("HealthyHostCount", "Minimum", "healthy"),
                 alb("UnHealthyHostCount", "Maximum", "unhealthy"),
             ],
-            {"annotations": {"horizontal": [{"label": "minReplicas",
-                                             "value": settings.min_replicas}]}},  # fmt: skip
+            {
+                "annotations": {
+                    "horizontal": [{"label": "minReplicas", "value": settings.min_replicas}]
+                }
+            },
         ),
         (
             "CPU and memory (% of the task size)",
@@ -323,11 +341,19 @@ def dashboard_body(
             (
                 "Running vs desired tasks",
                 [
-                    [INSIGHTS_NAMESPACE, "RunningTaskCount", *ecs,
-                     {"stat": "Average", "label": "running"}],
-                    [INSIGHTS_NAMESPACE, "DesiredTaskCount", *ecs,
-                     {"stat": "Average", "label": "desired"}],
-                ],  # fmt: skip
+                    [
+                        INSIGHTS_NAMESPACE,
+                        "RunningTaskCount",
+                        *ecs,
+                        {"stat": "Average", "label": "running"},
+                    ],
+                    [
+                        INSIGHTS_NAMESPACE,
+                        "DesiredTaskCount",
+                        *ecs,
+                        {"stat": "Average", "label": "desired"},
+                    ],
+                ],
                 {},
             )
         )
