@@ -115,6 +115,22 @@ def _scaling_target(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
             "arn": _arn("application-autoscaling", f"scalable-target/{_hex(name, 20)}")}  # fmt: skip
 
 
+# Monitoring (issue 14): alarms and topics are auto-named; a dashboard keeps the name it is given.
+def _metric_alarm(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    alarm = _physical(name, inputs)
+    return {"id": alarm, "name": alarm, "arn": _arn("cloudwatch", f"alarm:{alarm}")}
+
+
+def _sns_topic(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    topic = _physical(name, inputs)
+    return {"id": _arn("sns", topic), "name": topic, "arn": _arn("sns", topic)}
+
+
+def _dashboard(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    board = inputs["dashboardName"]
+    return {"id": board, "dashboardArn": f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{board}"}
+
+
 AWS_OUTPUTS: dict[str, Outputs] = {
     "aws:ecr/repository:Repository": _ecr_repository,
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
@@ -133,6 +149,9 @@ AWS_OUTPUTS: dict[str, Outputs] = {
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _ec2("sgr"),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": _ec2("sgr"),
     "aws:appautoscaling/target:Target": _scaling_target,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
+    "aws:sns/topic:Topic": _sns_topic,
+    "aws:cloudwatch/dashboard:Dashboard": _dashboard,
 }
 
 # us-east-1's zones, with the zone ids and opt-in status a real account might see: this one has
