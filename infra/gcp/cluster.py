@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.gcp.monitoring import cluster_monitoring_config
 from infra.settings import Settings
 
 # APIs the stack uses. Compute Engine holds the cluster's VMs and the load balancer's forwarding
@@ -84,6 +85,9 @@ def cluster(
         # on the cluster after deleting everything else. Off unless asked for.
         "deletion_protection": settings.deletion_protection,
     }
+    if settings.observability.monitoring:
+        # Only with monitoring, so a cluster without it renders as before. An update in place.
+        common["monitoring_config"] = cluster_monitoring_config()
     # Auto-named (`<name>-<random>`): unique per stack, short enough for GKE's 40
     # characters, and a replacement can be created before the old cluster is deleted.
     if autopilot:

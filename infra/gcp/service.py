@@ -7,6 +7,7 @@ import pulumi_gcp as gcp
 
 from infra.gcp.cluster import cluster, enable_apis, kubernetes_provider
 from infra.gcp.labels import gcp_label_value
+from infra.gcp.monitoring import alerting
 from infra.gcp.registry import registry
 from infra.gcp.workload import load_balancer_url, workload
 from infra.settings import Settings
@@ -59,6 +60,8 @@ class GkeService(pulumi.ComponentResource):
         )
 
         self.url = service.status.apply(load_balancer_url)
+        if settings.observability.monitoring:
+            alerting(self, name, provider, settings, ns, gke.name, settings.project, self.url)
         self.exports = {
             "url": self.url,
             "image": image_ref,

@@ -9,6 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.gcp.labels import dns_label, k8s_label_value
+from infra.gcp.monitoring import pod_monitoring
+from infra.observability import METRICS_PORT_NAME, container_env
 from infra.settings import LIVENESS_PATH, READINESS_PATH, Settings
 
 SERVICE_PORT = 80  # the load balancer's port; the URL has no port in it
@@ -148,6 +150,8 @@ def workload(
         ),
         opts=on_k8s,
     )
+    if settings.observability.monitoring:
+        pod_monitoring(parent, name, k8s_provider, ns, workload_name, labels, selector)
     return ns, service
 
 
@@ -210,9 +214,25 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
                     ports=[
                         k8s.core.v1.ContainerPortArgs(
                             name=PORT_NAME, container_port=s.container_port, protocol="TCP"
-                        )
+                        ),
+                        # With monitoring, the metrics port, by name for the PodMonitoring. The
+                        # LoadBalancer Service forwards only `http`, so it stays in the cluster.
+                        *(
+                            [
+                                k8s.core.v1.ContainerPortArgs(
+                                    name=METRICS_PORT_NAME,
+                                    container_port=s.observability.metrics_port,
+                                    protocol="TCP",
+                                )
+                            ]
+                            if s.observability.monitoring
+                            else []
+                        ),
                     ],
-                    env=[k8s.core.v1.EnvVarArgs(name="PORT", value=str(s.container_port))],
+                    env=[
+                        k8s.core.v1.EnvVarArgs(name=env_name, value=value)
+                        for env_name, value in [("PORT", str(s.container_port)), *container_env(s)]
+                    ],
                     resources=k8s.core.v1.ResourceRequirementsArgs(
                         requests=resources, limits=resources
                     ),

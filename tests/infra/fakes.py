@@ -244,11 +244,17 @@ def _k8s_service(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"status": {"loadBalancer": {"ingress": [dict(GCP_LB_INGRESS)]}}}
 
 
+def _notification_channel(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    channel = f"projects/{GCP_PROJECT}/notificationChannels/{int(_hex(name, 12), 16)}"
+    return {"id": channel, "name": channel, "project": GCP_PROJECT}
+
+
 GCP_OUTPUTS: dict[str, Outputs] = {
     "gcp:container/cluster:Cluster": _gke_cluster,
     "gcp:container/nodePool:NodePool": _gke_node_pool,
     "gcp:artifactregistry/repository:Repository": _ar_repository,
     "kubernetes:core/v1:Service": _k8s_service,
+    "gcp:monitoring/notificationChannel:NotificationChannel": _notification_channel,
 }
 GCP_CALLS: dict[str, CallResult] = {
     "gcp:organizations/getClientConfig:getClientConfig": lambda args: {
