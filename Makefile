@@ -14,7 +14,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 endif
 
-.PHONY: help install test lint format preflight stack preview up destroy outputs serve smoke estimate bench clean
+.PHONY: help install test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ serve: ## Run the endpoint on this machine with the production server (PORT=8080
 # No preflight: the smoke needs no Docker, and says itself when the Pulumi CLI is missing.
 smoke: ## Check the deployed endpoint's contract: /healthz, GET and POST /predict (STACK=local|dev|gcp)
 	$(BIN)/python -m infra.smoke --stack $(STACK)
+
+# No preflight: following a cloud stack's logs needs no Docker; each CLI missing is named.
+logs: ## Follow the deployed stack's logs: aws logs tail, kubectl logs or docker logs (STACK=local|dev|gcp)
+	$(BIN)/python -m infra.logs --stack $(STACK)
 
 estimate: ## Monthly cost of a stack at list prices, offline (STACK=dev|gcp|local, ARGS="--json --requests-per-month N")
 	$(BIN)/python -m infra.estimate $(STACK) $(ARGS)

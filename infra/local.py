@@ -25,6 +25,7 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.image import APP_CONTEXT, APP_DOCKERFILE
+from infra.observability import METRICS_PATH, container_env
 from infra.settings import Settings
 
 # Publish on the loopback interface only: a laptop's endpoint should not be reachable from the
@@ -113,13 +114,30 @@ class LocalService(pulumi.ComponentResource):
             f"{name}-container",
             name=local_name,
             image=self.local_image.image_id,
-            envs=[f"PORT={settings.container_port}"],
+            envs=[
+                f"{env_name}={value}"
+                for env_name, value in [
+                    ("PORT", str(settings.container_port)),
+                    *container_env(settings),
+                ]
+            ],
             ports=[
                 docker.ContainerPortArgs(
                     internal=settings.container_port,
                     external=settings.local_port,
                     ip=LOCAL_BIND_IP,
-                )
+                ),
+                # With monitoring, the metrics port too, on loopback only and under its own
+                # number: `curl localhost:<metricsPort>/metrics`.
+                *(
+                    [
+                        docker.ContainerPortArgs(
+                            internal=o.metrics_port, external=o.metrics_port, ip=LOCAL_BIND_IP
+                        )
+                    ]
+                    if (o := settings.observability).monitoring
+                    else []
+                ),
             ],
             restart="unless-stopped",
             must_run=True,
@@ -158,4 +176,8 @@ class LocalService(pulumi.ComponentResource):
             "imageId": self.local_image.image_id,
             "container": self.container.name,
         }
+        if settings.observability.monitoring:
+            self.exports["metricsUrl"] = pulumi.Output.from_input(
+                f"http://localhost:{settings.observability.metrics_port}{METRICS_PATH}"
+            )
         self.register_outputs(self.exports)
