@@ -288,6 +288,17 @@ def estimate(
         region = settings.gcp.region
     else:
         items, notes, region = [], _local_notes(traffic), None
+    if settings.cloud in ("aws", "gcp"):
+        # What monitoring and requestsPerReplica add (nothing without them).
+        from infra import monitoring_costs
+
+        watch = (
+            monitoring_costs.aws_monitoring
+            if settings.cloud == "aws"
+            else (monitoring_costs.gcp_monitoring)
+        )
+        watch_items, watch_notes = watch(settings, p)
+        items, notes = items + watch_items, notes + watch_notes
     result = Estimate(settings.stack, settings.cloud, region, items, notes)
     if traffic is None:
         return result
@@ -295,6 +306,8 @@ def estimate(
     serverless = None
     if settings.cloud == "aws":
         serverless = lambda_alternative(settings, p, traffic, container)
+        # Per-request costs of the containers' own: on the bill, not in the break-even.
+        items = items + monitoring_costs.aws_traffic(settings, p, traffic)
     elif settings.cloud == "gcp":
         serverless = cloud_run_alternative(p, traffic, container)
     return Estimate(
