@@ -29,6 +29,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from infra.monitoring_costs import aws_monitoring, aws_traffic, gcp_monitoring
 from infra.settings import GCP_PROJECT_ENV, PROJECT, Settings, load_settings
 from infra.stackfiles import UnknownStackError, stack_config, stack_names
 
@@ -290,13 +291,7 @@ def estimate(
         items, notes, region = [], _local_notes(traffic), None
     if settings.cloud in ("aws", "gcp"):
         # What monitoring and requestsPerReplica add (nothing without them).
-        from infra import monitoring_costs
-
-        watch = (
-            monitoring_costs.aws_monitoring
-            if settings.cloud == "aws"
-            else (monitoring_costs.gcp_monitoring)
-        )
+        watch = aws_monitoring if settings.cloud == "aws" else gcp_monitoring
         watch_items, watch_notes = watch(settings, p)
         items, notes = items + watch_items, notes + watch_notes
     result = Estimate(settings.stack, settings.cloud, region, items, notes)
@@ -307,7 +302,7 @@ def estimate(
     if settings.cloud == "aws":
         serverless = lambda_alternative(settings, p, traffic, container)
         # Per-request costs of the containers' own: on the bill, not in the break-even.
-        items = items + monitoring_costs.aws_traffic(settings, p, traffic)
+        items = items + aws_traffic(settings, p, traffic)
     elif settings.cloud == "gcp":
         serverless = cloud_run_alternative(p, traffic, container)
     return Estimate(

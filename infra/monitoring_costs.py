@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from infra.gcp.monitoring import SCRAPE_INTERVAL, UPTIME_PERIOD, UPTIME_REGIONS
+from infra.observability import SCRAPE_INTERVAL, UPTIME_PERIOD, UPTIME_REGIONS
 from infra.settings import Settings
 
 if TYPE_CHECKING:

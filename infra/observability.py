@@ -47,6 +47,14 @@ ALARM_MINUTES = 5
 # Running below desired is normal for the minute or two a new task takes to start.
 CAPACITY_ALARM_MINUTES = 10
 
+# gcp: how often Managed Prometheus scrapes (once a minute: the alert windows are five minutes,
+# and samples are what it bills), and the uptime check's period and regions (the US has three
+# checkers, Europe and Asia-Pacific one each; the API wants at least three). The estimate prices
+# these, so they live here rather than with the resources.
+SCRAPE_INTERVAL = "60s"
+UPTIME_PERIOD = "300s"
+UPTIME_REGIONS = ("USA", "EUROPE", "ASIA_PACIFIC")
+
 
 def container_env(settings: Settings) -> list[tuple[str, str]]:
     """The container's observability environment, as (name, value) pairs; empty when all off.

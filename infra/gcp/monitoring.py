@@ -38,22 +38,19 @@ from infra.observability import (
     QUEUE_WAITING,
     REQUEST_SECONDS,
     REQUESTS_TOTAL,
+    SCRAPE_INTERVAL,
+    UPTIME_PERIOD,
+    UPTIME_REGIONS,
 )
 from infra.settings import READINESS_PATH, Settings
 
 PODMONITORING_API_VERSION = "monitoring.googleapis.com/v1"
-# Once a minute: the alert windows are five minutes, and samples are what Managed Prometheus bills.
-SCRAPE_INTERVAL = "60s"
 SCRAPE_TIMEOUT = "10s"
 # The GKE components whose metrics the cluster sends with monitoring: the system components
 # (GKE's default, required whenever components are listed) and kube-state-metrics for
 # Deployments (kube_deployment_spec_replicas, kube_deployment_status_replicas_available).
 MONITORING_COMPONENTS = ("SYSTEM_COMPONENTS", "DEPLOYMENT")
-# Uptime checks: every five minutes from the US (three checkers), Europe and Asia-Pacific (one
-# each); the API wants at least three checkers.
-UPTIME_PERIOD = "300s"
 UPTIME_TIMEOUT = "10s"
-UPTIME_REGIONS = ("USA", "EUROPE", "ASIA_PACIFIC")
 EVALUATION_INTERVAL = "60s"
 # Cloud Monitoring dashboards lay tiles on a 48-column grid.
 DASHBOARD_COLUMNS = 48
