@@ -29,11 +29,11 @@ EMF_CUSTOM_METRICS = 1
 # line without it. GB here is 10^9 bytes.
 ASSUMED_EMF_LINE_BYTES = 400
 
-# gcp: series the endpoint exposes per replica: two histograms (request latency by path, say three
-# paths, and model latency) at 17 series each with prometheus_client's default buckets, requests by
-# path/method/status (~8), five gauges and counters, and the `up` series and its like Managed
-# Prometheus adds (~5). The app's real count may differ; `sum(up)` series x samples is the bill.
-ASSUMED_APP_SERIES_PER_REPLICA = 90
+# gcp: series the endpoint exposes per replica (app/metrics.py): two histograms of 14 bounds, so
+# 17 series a label set (15 buckets, sum, count): request latency for its 4 paths and "other" (85)
+# and model latency (17); requests by path, method and status (~10 seen); five gauges and
+# counters and model_info (6); and `up` and its like that Managed Prometheus adds (~5). About 125.
+ASSUMED_APP_SERIES_PER_REPLICA = 125
 # GKE's kube-state-metrics for Deployments (the DEPLOYMENT package) covers every Deployment in the
 # cluster, system ones too: assumed 50 series, scraped every 30 s.
 ASSUMED_KSM_SERIES = 50

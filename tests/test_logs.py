@@ -68,7 +68,16 @@ def run_make_logs(stack: str, path: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_aws_stack_tails_its_log_group_in_its_region(tmp_path):
+def run_logs(stack: str, path: Path, monkeypatch, capfd) -> tuple[int, str, str]:
+    """`python -m infra.logs --stack STACK` in this process, with only `path` on PATH: the same
+    code as `make logs` runs, without a make and a Python start per case."""
+    monkeypatch.setenv("PATH", str(path))
+    status = logs.main(["--stack", stack])
+    out, err = capfd.readouterr()
+    return status, out, err
+
+
+def test_make_logs_tails_an_aws_stacks_log_group_in_its_region(tmp_path):
     fake_pulumi(tmp_path, AWS_OUTPUTS)
     echoing(tmp_path, "aws")
     result = run_make_logs("dev", tmp_path)
@@ -80,13 +89,15 @@ def test_aws_stack_tails_its_log_group_in_its_region(tmp_path):
     assert args == ["stack", "output", "--json", "--show-secrets", "--stack", "dev"]
 
 
-def test_gcp_stack_follows_the_pods_with_the_stacks_kubeconfig_then_removes_it(tmp_path):
+def test_gcp_stack_follows_the_pods_with_the_stacks_kubeconfig_then_removes_it(
+    tmp_path, monkeypatch, capfd
+):
     fake_pulumi(tmp_path, GCP_OUTPUTS)
     echoing(tmp_path, "kubectl")
     fake_tool(tmp_path, "gke-gcloud-auth-plugin", "exit 0")
-    result = run_make_logs("gcp", tmp_path)
-    assert result.returncode == 0, result.stderr
-    first, *rest = result.stdout.splitlines()
+    status, out, err = run_logs("gcp", tmp_path, monkeypatch, capfd)
+    assert status == 0, err
+    first, *rest = out.splitlines()
     assert first.startswith(
         "kubectl logs -n echo-service-gcp -l app.kubernetes.io/instance=echo-service-gcp -f "
     )
@@ -96,12 +107,12 @@ def test_gcp_stack_follows_the_pods_with_the_stacks_kubeconfig_then_removes_it(t
     assert not Path(kubeconfig).exists()
 
 
-def test_local_stack_follows_its_container(tmp_path):
+def test_local_stack_follows_its_container(tmp_path, monkeypatch, capfd):
     fake_pulumi(tmp_path, LOCAL_OUTPUTS)
     echoing(tmp_path, "docker")
-    result = run_make_logs("local", tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "docker logs -f echo-service-local"
+    status, out, err = run_logs("local", tmp_path, monkeypatch, capfd)
+    assert status == 0, err
+    assert out.strip() == "docker logs -f echo-service-local"
 
 
 @pytest.mark.parametrize(
@@ -112,34 +123,34 @@ def test_local_stack_follows_its_container(tmp_path):
         (LOCAL_OUTPUTS, "docker", "Docker is not installed"),
     ],
 )
-def test_a_missing_cli_is_named_in_one_line(tmp_path, outputs, missing, words):
+def test_a_missing_cli_is_named_in_one_line(tmp_path, monkeypatch, capfd, outputs, missing, words):
     fake_pulumi(tmp_path, outputs)
+    status, _, err = run_logs("dev", tmp_path, monkeypatch, capfd)
+    assert status == logs.EXIT_USAGE
+    assert err.startswith(f"error: {words}") and len(err.strip().splitlines()) == 1, err
+
+
+def test_gcp_without_the_auth_plugin_says_how_to_install_it(tmp_path, monkeypatch, capfd):
+    fake_pulumi(tmp_path, GCP_OUTPUTS)
+    echoing(tmp_path, "kubectl")
+    status, _, err = run_logs("gcp", tmp_path, monkeypatch, capfd)
+    assert status == logs.EXIT_USAGE
+    assert "gcloud components install gke-gcloud-auth-plugin" in err.splitlines()[0]
+
+
+def test_make_logs_without_the_pulumi_cli_says_so_in_one_line(tmp_path):
     result = run_make_logs("dev", tmp_path)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert lines[0].startswith(f"error: {words}"), result.stderr
-    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("error: the Pulumi CLI is not installed"), result.stderr
+    assert len(lines) == 2 and re.match(r"make(\[\d+\])?: \*\*\*", lines[1]), result.stderr
 
 
-def test_gcp_without_the_auth_plugin_says_how_to_install_it(tmp_path):
-    fake_pulumi(tmp_path, GCP_OUTPUTS)
-    echoing(tmp_path, "kubectl")
-    result = run_make_logs("gcp", tmp_path)
-    assert result.returncode != 0
-    assert "gcloud components install gke-gcloud-auth-plugin" in result.stderr.splitlines()[0]
-
-
-def test_without_the_pulumi_cli_says_so(tmp_path):
-    result = run_make_logs("dev", tmp_path)
-    assert result.returncode != 0
-    assert result.stderr.startswith("error: the Pulumi CLI is not installed")
-
-
-def test_a_stack_not_deployed_yet_says_deploy_it_first(tmp_path):
+def test_a_stack_not_deployed_yet_says_deploy_it_first(tmp_path, monkeypatch, capfd):
     fake_pulumi(tmp_path, {})
-    result = run_make_logs("dev", tmp_path)
-    assert result.returncode != 0
-    assert "deploy it first (`make up`)" in result.stderr
+    status, _, err = run_logs("dev", tmp_path, monkeypatch, capfd)
+    assert status == logs.EXIT_USAGE
+    assert "deploy it first (`make up`)" in err
 
 
 def test_the_selector_is_the_label_the_gcp_pods_carry():
