@@ -24,6 +24,10 @@ GRACEFUL_TIMEOUT    10                  seconds in-flight requests get to finish
                                         SIGTERM (keep it under the orchestrator's 30 s)
 MAX_CONTENT_LENGTH  1048576             largest request body in bytes (413 above)
 MODEL_MODULE        app.model           the model module (dotted name)
+MODEL_PATH          (none)              the weights file, checked and passed to
+                                        ``load(path)`` before the worker reports ready
+MODEL_SHA256        (none)              the file's expected SHA-256; another file leaves
+                                        the worker unready
 LOG_LEVEL           info                debug, info, warning, error or critical (the
                                         server's own messages, on stderr)
 ==================  ==================  =====================================================
@@ -81,6 +85,8 @@ LISTEN_BACKLOG = 4096
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 SERVER_LOG_CONFIG: dict[str, Any] = {
@@ -127,6 +133,8 @@ class Settings:
     graceful_timeout: int = 10
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     model_module: str = "app.model"
+    model_path: str | None = None
+    model_sha256: str | None = None
     log_level: str = "info"
 
     @property
@@ -182,6 +190,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"MODEL_MODULE={env['MODEL_MODULE']!r} is not allowed: use a dotted module name "
             "such as app.model"
         )
+    model_path = env.get("MODEL_PATH", "").strip() or None
+    sha = env.get("MODEL_SHA256", "").strip().lower() or None
+    if sha is not None and not SHA256.fullmatch(sha):
+        raise ConfigError(
+            f"MODEL_SHA256={env['MODEL_SHA256']!r} is not allowed: use the file's SHA-256 as 64 "
+            "hexadecimal digits (sha256sum FILE)"
+        )
+    if sha is not None and model_path is None:
+        raise ConfigError("MODEL_SHA256 is set but MODEL_PATH is not: set the file to check")
     return Settings(
         host=host,
         port=port,
@@ -193,6 +210,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         graceful_timeout=integer("GRACEFUL_TIMEOUT", Settings.graceful_timeout, 0, 3600),
         max_content_length=integer("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, 1, 2**31 - 1),
         model_module=module,
+        model_path=model_path,
+        model_sha256=sha,
         log_level=log_level,
     )
 
@@ -403,11 +422,22 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as e:
         print(f"python -m app: {e}", file=sys.stderr)
         return 2
-    serve(settings, lambda: build_endpoint(settings))
+    ready_workers = _shared_counter()
+    serve(settings, lambda: build_endpoint(settings, ready_workers))
     return 0
 
 
-def build_endpoint(settings: Settings) -> Any:
+def _shared_counter() -> Any:
+    """A counter the forked workers share, or None where the OS offers no shared semaphore
+    (then each worker reports its own readiness)."""
+    try:
+        return multiprocessing.Value("i", 0)
+    except OSError as e:  # no /dev/shm, say
+        print(f"python -m app: workers report readiness one by one ({e})", file=sys.stderr)
+        return None
+
+
+def build_endpoint(settings: Settings, ready_workers: Any = None) -> Any:
     """The RSGI app of one worker: the model module imported and inspected, not yet loaded.
 
     A model module that cannot be imported, or breaks the contract, ends the worker with the
@@ -439,7 +469,15 @@ def build_endpoint(settings: Settings) -> Any:
     openapi = json.dumps(document(spec), separators=(",", ":")).encode()
     return Endpoint(
         spec,
-        Runner(spec, settings.timeout, settings.max_queue),
+        Runner(
+            spec,
+            settings.timeout,
+            settings.max_queue,
+            model_path=settings.model_path,
+            model_sha256=settings.model_sha256,
+            ready_workers=ready_workers,
+            workers=settings.workers,
+        ),
         openapi,
         settings.max_content_length,
         settings.body_timeout,
