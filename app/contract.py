@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import json
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ DEFAULT_MODULE = "app.model"
 
 NO_EXAMPLE: Any = object()
 """``ModelSpec.example`` when the schema declares none."""
+
+_JSON_ENCODE = json.JSONEncoder(allow_nan=False).encode
 
 REF_PREFIX = "#/components/schemas/"
 REF_TEMPLATE = REF_PREFIX + "{model}"
@@ -95,17 +98,25 @@ class ModelSpec:
     load_takes_path: bool = False
 
     def validate(self, value: Any, from_query: bool = False) -> Any:
-        """``msg`` as ``predict`` gets it; raises ``pydantic.ValidationError`` if it is bad."""
+        """``msg`` as ``predict`` gets it; raises ``pydantic.ValidationError`` if it is bad.
+
+        Validation is pydantic's strict JSON mode: what the published JSON Schema says is what
+        is accepted (``"1.4"`` is not a number, ``false`` is not 0), while the types JSON
+        carries as strings (dates, UUIDs, enums) are still read from their strings.
+        """
         if self.input is None:
             return value
-        if from_query and not self.query_is_text:
+        if from_query:
+            if self.query_is_text:
+                return self.input.validate_python(value, strict=True)
             try:
-                return self.input.validate_json(value)
+                return self.input.validate_json(value, strict=True)
             except pydantic.ValidationError as e:
                 if not any(err["type"] == "json_invalid" for err in e.errors()):
                     raise
             # Not JSON: let the schema say what it wanted ("a valid integer", ...).
-        return self.input.validate_python(value)
+            return self.input.validate_python(value, strict=True)
+        return self.input.validate_json(_JSON_ENCODE(value), strict=True)
 
     def serialise(self, answer: Any) -> Any:
         """The answer as plain JSON values; raises ``pydantic.ValidationError`` if it breaks

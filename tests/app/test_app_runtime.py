@@ -149,7 +149,7 @@ def typed(tmp_path_factory):
 
 
 def test_a_typed_model_validates_msg_and_serialises_its_answer(typed):
-    reply = typed.post_json({"msg": {"petal_length": "1.4", "petal_width": 0.2}})
+    reply = typed.post_json({"msg": {"petal_length": 1.4, "petal_width": 0.2, "extra": 1}})
     assert reply.json() == {"response": {"species": "setosa", "confidence": 1.0}, "success": True}
     assert reply.headers["x-model-version"] == "flowers-2.1"
 
@@ -159,8 +159,10 @@ def test_a_typed_model_validates_msg_and_serialises_its_answer(typed):
     [
         ({"petal_length": 1.4}, ["msg.petal_width: Field required"]),
         ({"petal_length": "long", "petal_width": 1}, ["msg.petal_length:", "valid number"]),
+        ({"petal_length": "1.4", "petal_width": 1}, ["msg.petal_length:", "valid number"]),
+        ({"petal_length": True, "petal_width": 1}, ["msg.petal_length:", "valid number"]),
         ({"petal_length": -1, "petal_width": 1}, ["msg.petal_length:", "greater than 0"]),
-        ([1.4, 0.2], ["msg:", "valid dictionary"]),
+        ([1.4, 0.2], ["msg:", "should be an object"]),
         ("1,2,3", ["msg:"]),
     ],
 )
