@@ -109,9 +109,10 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._answers: collections.deque[tuple[asyncio.Future[Any], bool, Any]] = (
+        self._answers: collections.deque[tuple[asyncio.Future[Any], bool, Any, float]] = (
             collections.deque()
         )
+        self.observe: Callable[[float], Any] | None = None  # the model's time, per prediction
         self._wake_lock = threading.Lock()
         self._wake_pending = False
 
@@ -220,13 +221,13 @@ class Runner:
             future, value = item
             if future.cancelled():  # answered already (the worker is restarting)
                 continue
-            self.running_since = time.monotonic()
+            self.running_since = started = time.monotonic()
             try:
-                answers.append((future, True, predict(value)))
+                answer = (future, True, predict(value), time.monotonic() - started)
             except BaseException as e:
-                answers.append((future, False, e))
-            finally:
-                self.running_since = None
+                answer = (future, False, e, time.monotonic() - started)
+            self.running_since = None
+            answers.append(answer)
             with self._wake_lock:
                 if self._wake_pending:
                     continue  # the loop has a drain scheduled; it will take this answer too
@@ -238,9 +239,11 @@ class Runner:
         # On the event loop: every answer the lane has produced since the last drain.
         with self._wake_lock:
             self._wake_pending = False
-        answers = self._answers
+        answers, observe = self._answers, self.observe
         while answers:
-            future, ok, result = answers.popleft()
+            future, ok, result, seconds = answers.popleft()
+            if observe is not None:
+                observe(seconds)
             if not future.done():
                 future.set_result((ok, result))
 
@@ -286,9 +289,13 @@ class Runner:
 
     async def _predict_async(self, value: Any) -> Any:
         self.pending += 1
+        started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout) as deadline:
-                return await self.spec.predict(value)
+                answer = await self.spec.predict(value)
+            if self.observe is not None:
+                self.observe(time.monotonic() - started)
+            return answer
         except TimeoutError:
             if deadline.expired():
                 raise ModelTimeoutError(
