@@ -6,7 +6,7 @@ next to ``app/model.py`` too, or ship it separately and set ``MODEL_PATH`` (the 
 
     curl -s localhost:8080/predict -H 'Content-Type: application/json' -d '{"msg":
       {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}}'
-    {"response": {"species": "setosa", "probability": 0.98}, "success": true}
+    {"response": {"species": "setosa", "probability": 0.981}, "success": true}
 """
 
 from __future__ import annotations
