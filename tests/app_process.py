@@ -62,7 +62,11 @@ class Server:
     """
 
     def __init__(
-        self, tmp: Path, env: Mapping[str, str] | None = None, command: Sequence[str] = ()
+        self,
+        tmp: Path,
+        env: Mapping[str, str] | None = None,
+        command: Sequence[str] = (),
+        cwd: Path = REPO,
     ) -> None:
         self.port = free_port()
         self.stdout_path = tmp / f"server-{self.port}.out"
@@ -75,7 +79,7 @@ class Server:
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
                 command or [sys.executable, "-m", "app"],
-                cwd=REPO,
+                cwd=cwd,
                 env=full_env,
                 stdout=out,
                 stderr=err,
