@@ -252,7 +252,8 @@ def deployed_or_fail(service_name: str, deployed: str, wanted: str) -> str:
         raise pulumi.RunError(
             f"ECS service {service_name} rolled back to {deployed}: the new tasks ({wanted}) "
             "failed to start or to pass health checks, and the deployment circuit breaker "
-            "restored the previous version. Check the logs: "
+            "restored the previous version (with monitoring, a deployment alarm that went into "
+            "ALARM during the rollout does the same). Check the logs: "
             "`aws logs tail $(pulumi stack output logGroup) --follow`."
         )
     return service_name

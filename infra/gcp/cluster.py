@@ -86,7 +86,9 @@ def cluster(
         "deletion_protection": settings.deletion_protection,
     }
     if settings.observability.monitoring:
-        # Only with monitoring, so a cluster without it renders as before. An update in place.
+        # Only with monitoring, so a cluster without it renders as before. Turning it on later
+        # should update the cluster in place (GKE's UpdateCluster takes a desiredMonitoringConfig);
+        # not verified against a real cluster or the provider's diff.
         common["monitoring_config"] = cluster_monitoring_config()
     # Auto-named (`<name>-<random>`): unique per stack, short enough for GKE's 40
     # characters, and a replacement can be created before the old cluster is deleted.
