@@ -63,7 +63,12 @@ class FargateService(pulumi.ComponentResource):
             f"{name}-aws",
             region=aws_settings.region,
             # Tags once, here: every resource this provider creates carries them.
-            default_tags=aws.ProviderDefaultTagsArgs(tags=settings.labels),
+            default_tags=aws.ProviderDefaultTagsArgs(
+                tags={**aws_settings.default_tags, **settings.labels}
+            ),
+            # The stack's other `aws:` settings (profile, assumeRoles, allowedAccountIds, ...):
+            # an explicit provider reads none of them by itself, unlike the default provider.
+            **aws_settings.provider,
             opts=pulumi.ResourceOptions(parent=self),
         )
         caller = aws.get_caller_identity_output(opts=invoke(self, provider))
