@@ -30,7 +30,7 @@ import pulumi
 import yaml
 
 from infra.settings import GCP_PROJECT_ENV, PROJECT, Settings, load_settings
-from infra.stackfiles import UnknownStackError, stack_config, stack_names
+from infra.stackfiles import StackFileError, UnknownStackError, stack_config, stack_names
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 _PRICES_PATH = f"infra/{PRICES_FILE.name}"  # as a user finds it from the project directory
@@ -240,7 +240,7 @@ def load_stack_settings(
     """
     try:
         config = stack_config(stack, overrides)
-    except UnknownStackError as err:
+    except (UnknownStackError, StackFileError) as err:
         raise EstimateError(str(err)) from None
     env = dict(os.environ if env is None else env)
     if not config.get("gcp:project") and not any(env.get(n, "").strip() for n in GCP_PROJECT_ENV):
