@@ -8,7 +8,6 @@ CreateListener and the attribute calls, Application Auto Scaling).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
