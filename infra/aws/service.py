@@ -229,8 +229,10 @@ def running_task_definition(
     fails before it re-reads the service (terraform-provider-aws, internal/service/ecs/
     service.go: `resourceServiceUpdate` returns the "waiting for ECS Service (...) update"
     error before `resourceServiceRead`), so the state keeps the planned task definition, not
-    the one ECS restored. The next `pulumi up` then sees no difference and would succeed while
-    the old image serves; this read (DescribeServices) sees what ECS really runs.
+    the one ECS restored, and pulumi-terraform-bridge records it (with the error as an
+    initialization error). The next `pulumi up` then sees no difference: the engine only
+    re-runs an empty update for the initialization error, which sends nothing to ECS, and would
+    succeed while the old image serves. This read (DescribeServices) sees what ECS runs.
 
     The service's name is an input and the service is a dependency, so the read waits for the
     service's create or update to finish. In a preview of a new service the name is unknown and
