@@ -50,6 +50,11 @@ DEFAULTS: Mapping[str, Any] = {
     "nodeCount": 1,
     "maxNodeCount": 3,
     "localPort": 8080,
+    # gcp: the cluster's network, and Standard mode's node boot disks (issue 11).
+    "network": "",
+    "subnetwork": "",
+    "nodeDiskSizeGb": 40,
+    "nodeDiskType": "pd-balanced",
 }
 
 
@@ -88,6 +93,18 @@ AUTOPILOT_MIN_MEMORY = 512
 AUTOPILOT_MAX_MEMORY = 110 * 1024
 AUTOPILOT_MIN_GIB_PER_VCPU = 1.0
 AUTOPILOT_MAX_GIB_PER_VCPU = 6.5
+
+# Standard mode node boot disks. GKE puts a regional node pool in three zones, and a surge
+# upgrade adds one node per zone: at maxNodeCount (3 per zone by default) that is 12 boot disks.
+# pd-balanced and pd-ssd count against the region's SSD_TOTAL_GB quota; Google publishes no one
+# default for it (the Quotas page shows the project's own), and 500 GB is what new projects
+# commonly show, some less. GKE's own default, 100 GB, is 1,200 GB at that size; 40 GB is 480 GB.
+# Sources: GKE docs, "Configuring a custom boot disk" (pd-balanced default since 1.24, balanced
+# and SSD disks use their own quota), "Regional clusters" (three zones), "Configure node
+# upgrade strategies" (maxSurge 1 per zone); Compute Engine docs, "Allocation quotas".
+NODE_DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
+NODE_DISK_MIN_GB = 10  # Compute Engine's smallest persistent disk
+NODE_DISK_MAX_GB = 65536
 
 # Environment variables the Google provider reads the project from, in its own order.
 GCP_PROJECT_ENV = (
@@ -160,6 +177,10 @@ class GcpSettings:
     machine_type: str = "e2-standard-2"
     node_count: int = 1
     max_node_count: int = 3
+    network: str = ""
+    subnetwork: str = ""
+    node_disk_size_gb: int = 40
+    node_disk_type: str = "pd-balanced"
 
 
 @dataclass(frozen=True)
@@ -408,6 +429,10 @@ def load_settings(
     machine_type = read.string("machineType")
     node_count = read.integer("nodeCount")
     max_node_count = read.integer("maxNodeCount")
+    network = read.string("network")
+    subnetwork = read.string("subnetwork")
+    node_disk_size_gb = read.integer("nodeDiskSizeGb")
+    node_disk_type = read.string("nodeDiskType")
 
     aws = gcp = None
     if cloud == "aws":
@@ -504,8 +529,33 @@ def load_settings(
                 lambda v: max(node_count, 1) <= v <= 1000,
                 f"must be from nodeCount ({node_count}) to 1000 nodes per zone",
             )
+        _validate_gcp_network(problems, k, network, subnetwork)
+        _check(
+            problems,
+            k("nodeDiskSizeGb"),
+            node_disk_size_gb,
+            lambda v: NODE_DISK_MIN_GB <= v <= NODE_DISK_MAX_GB,
+            f"must be a disk size from {NODE_DISK_MIN_GB} to {NODE_DISK_MAX_GB} GB",
+        )
+        _check(
+            problems,
+            k("nodeDiskType"),
+            node_disk_type,
+            lambda v: v in NODE_DISK_TYPES,
+            "must be one of " + ", ".join(NODE_DISK_TYPES),
+        )
         gcp = GcpSettings(
-            project, region, gke_mode, release_channel, machine_type, node_count, max_node_count
+            project,
+            region,
+            gke_mode,
+            release_channel,
+            machine_type,
+            node_count,
+            max_node_count,
+            network=network,
+            subnetwork=subnetwork,
+            node_disk_size_gb=node_disk_size_gb,
+            node_disk_type=node_disk_type,
         )
     else:
         # The local stack builds for the machine it runs on; `platform` is for the clouds.
@@ -728,3 +778,34 @@ def _aws_provider_settings(problems: _Problems) -> tuple[dict[str, Any], dict[st
         else:
             problems.add("aws:defaultTags", value, 'must be {tags: {NAME: "VALUE", ...}}')
     return found, default_tags
+
+
+# A network or subnetwork name (RFC 1035, as Compute Engine names resources), or a self link /
+# resource path (`projects/P/global/networks/N`, `projects/P/regions/R/subnetworks/S`, e.g. a
+# Shared VPC host project's).
+_GCP_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_GCP_PATH = re.compile(
+    r"^(https://www\.googleapis\.com/compute/v1/)?projects/[^/]+/"
+    r"(global/networks|regions/[^/]+/subnetworks)/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+)
+
+
+def _validate_gcp_network(
+    problems: _Problems, k: Callable[[str], str], network: str, subnetwork: str
+) -> None:
+    paths = {"network": "global/networks", "subnetwork": "regions/REGION/subnetworks"}
+    for key, value in (("network", network), ("subnetwork", subnetwork)):
+        if value and not (_GCP_NAME.match(value) or _GCP_PATH.match(value)):
+            problems.add(
+                k(key),
+                value,
+                f"must be a {key} name (lowercase letters, digits, hyphens), its path "
+                f"projects/PROJECT/{paths[key]}/NAME, or empty",
+            )
+    if subnetwork and not network:
+        problems.add(
+            k("network"),
+            network,
+            "must be set when subnetwork is set (GKE would otherwise look for the subnetwork "
+            "in the default network)",
+        )

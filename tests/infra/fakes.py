@@ -243,7 +243,15 @@ def _k8s_service(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"status": {"loadBalancer": {"ingress": [dict(GCP_LB_INGRESS)]}}}
 
 
+def _service_account(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    email = f"{inputs['accountId']}@{GCP_PROJECT}.iam.gserviceaccount.com"
+    return {"id": f"projects/{GCP_PROJECT}/serviceAccounts/{email}", "email": email,
+            "member": f"serviceAccount:{email}", "name": f"projects/{GCP_PROJECT}/serviceAccounts/{email}",
+            "uniqueId": "100000000000000000002", "project": GCP_PROJECT}  # fmt: skip
+
+
 GCP_OUTPUTS: dict[str, Outputs] = {
+    "gcp:serviceaccount/account:Account": _service_account,
     "gcp:container/cluster:Cluster": _gke_cluster,
     "gcp:container/nodePool:NodePool": _gke_node_pool,
     "gcp:artifactregistry/repository:Repository": _ar_repository,
@@ -257,15 +265,6 @@ GCP_CALLS: dict[str, CallResult] = {
         "zone": "",
         "id": f"projects/{GCP_PROJECT}/regions/{GCP_REGION}/zones/",
         "defaultLabels": {},
-    },
-    "gcp:compute/getDefaultServiceAccount:getDefaultServiceAccount": lambda args: {
-        "email": f"{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
-        "member": f"serviceAccount:{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
-        "name": f"projects/{GCP_PROJECT}/serviceAccounts/{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
-        "displayName": "Compute Engine default service account",
-        "project": GCP_PROJECT,
-        "uniqueId": "100000000000000000001",
-        "id": f"projects/{GCP_PROJECT}/serviceAccounts/{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
     },
 }
 
