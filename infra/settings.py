@@ -667,9 +667,14 @@ def _refuse_unknown_keys(problems: _Problems, namespace: str) -> None:
             continue
         close = difflib.get_close_matches(name, list(DEFAULTS), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}? " if close else ""
+        key = f"{namespace}:{name}"
+        # A secret set under a misspelt key is still a secret: never echo it.
+        secret = key in pulumi.runtime.config.get_config_secret_keys_env() or (
+            pulumi.runtime.config.is_config_secret(key)
+        )
         problems.add(
-            f"{namespace}:{name}",
-            pulumi.runtime.config.get_config(f"{namespace}:{name}"),
+            key,
+            "[secret]" if secret else pulumi.runtime.config.get_config(key),
             f"is not a setting of this project; {hint}"
             f"(`pulumi config rm {namespace}:{name}`; the settings are listed in Pulumi.yaml)",
         )

@@ -43,3 +43,17 @@ def test_a_certificate_from_the_stacks_region_is_accepted():
     arn = "arn:aws:acm:us-east-1:123456789012:certificate/0f0f0f0f-1111-2222-3333-444444444444"
     pulumi.runtime.set_all_config(stack_config("dev", {"certificateArn": arn}))
     assert load_settings(stack="dev", env={}).aws.certificate_arn == arn
+
+
+def test_a_secret_under_a_misspelt_key_is_not_echoed():
+    pulumi.runtime.set_all_config(
+        stack_config("dev", {"mimReplicas": "hunter2"}), ["echo-service:mimReplicas"]
+    )
+    try:
+        with pytest.raises(pulumi.RunError) as caught:
+            load_settings(stack="dev", env={})
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    message = str(caught.value)
+    assert "echo-service:mimReplicas = '[secret]'" in message
+    assert "hunter2" not in message
