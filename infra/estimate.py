@@ -30,7 +30,7 @@ import pulumi
 import yaml
 
 from infra.settings import GCP_PROJECT_ENV, PROJECT, Settings, load_settings
-from infra.stackfiles import UnknownStackError, stack_config, stack_names
+from infra.stackfiles import StackFileError, UnknownStackError, stack_config, stack_names
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 _PRICES_PATH = f"infra/{PRICES_FILE.name}"  # as a user finds it from the project directory
@@ -47,9 +47,9 @@ DEFAULT_ALB_ZONES = 2
 # GKE regional clusters put node pools in three zones of the region unless told otherwise.
 # Source: GKE docs, "Regional clusters" (default node locations).
 GKE_REGIONAL_NODE_ZONES = 3
-# GKE's node boot disk when the node pool does not set one: 100 GB pd-balanced.
-# Source: pulumi-gcp NodeConfig.disk_size_gb / disk_type docs ("Defaults to 100GB", pd-balanced).
-GKE_DEFAULT_BOOT_DISK_GB = 100
+# Node boot disks are priced for the disk type the stack sets (nodeDiskType); the prices file
+# holds pd-balanced, the default.
+PRICED_NODE_DISK_TYPES = {"pd-balanced": "pd_balanced_gb_month"}
 # A slim Python image with Flask and granian compresses to well under this; one image kept.
 ASSUMED_IMAGE_GB = 0.1
 # One load-balancer capacity unit: a light service averages at most this (25 new connections/s,
@@ -240,7 +240,7 @@ def load_stack_settings(
     """
     try:
         config = stack_config(stack, overrides)
-    except UnknownStackError as err:
+    except (UnknownStackError, StackFileError) as err:
         raise EstimateError(str(err)) from None
     env = dict(os.environ if env is None else env)
     if not config.get("gcp:project") and not any(env.get(n, "").strip() for n in GCP_PROJECT_ENV):
@@ -435,13 +435,17 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
                 f"{', '.join(sorted(machines))}. Add it to {_PRICES_PATH} with its source and "
                 "date."
             )
+        if g.node_disk_type not in PRICED_NODE_DISK_TYPES:
+            raise EstimateError(
+                f"no price for node disk type {g.node_disk_type}; priced: "
+                f"{', '.join(PRICED_NODE_DISK_TYPES)}. Add it to {_PRICES_PATH} with its source "
+                "and date."
+            )
+        disk_price = p.usd(PRICED_NODE_DISK_TYPES[g.node_disk_type])
+        disk_gb = g.node_disk_size_gb
         nodes = g.node_count * GKE_REGIONAL_NODE_ZONES
         node_hour = float(machines[g.machine_type]["usd"])
-        per_node = (
-            node_hour * h
-            + p.usd("pd_balanced_gb_month") * GKE_DEFAULT_BOOT_DISK_GB
-            + p.usd("external_ipv4_vm_hour") * h
-        )
+        per_node = node_hour * h + disk_price * disk_gb + p.usd("external_ipv4_vm_hour") * h
         items += [
             Item(
                 f"Node VMs, {g.machine_type} ({g.node_count} per zone x "
@@ -451,9 +455,9 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
                 "node-hour",
             ),
             Item(
-                f"Node boot disks ({nodes} x {GKE_DEFAULT_BOOT_DISK_GB} GB pd-balanced)",
-                p.usd("pd_balanced_gb_month"),
-                nodes * GKE_DEFAULT_BOOT_DISK_GB,
+                f"Node boot disks ({nodes} x {disk_gb} GB {g.node_disk_type})",
+                disk_price,
+                nodes * disk_gb,
                 "GB-month",
             ),
             Item(
@@ -466,8 +470,9 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
         notes += [
             f"Standard mode bills the nodes, whatever the Pods request. Assumed: a regional "
             f"cluster whose node pool has nodeCount = {g.node_count} node(s) in each of GKE's "
-            f"default {GKE_REGIONAL_NODE_ZONES} zones, {GKE_DEFAULT_BOOT_DISK_GB} GB pd-balanced "
-            "boot disks (GKE's default) and public nodes, each with an external IPv4 address.",
+            f"default {GKE_REGIONAL_NODE_ZONES} zones, {disk_gb} GB {g.node_disk_type} boot "
+            "disks (nodeDiskSizeGb, nodeDiskType) and public nodes, each with an external IPv4 "
+            "address.",
             f"The node autoscaler may grow to maxNodeCount = {g.max_node_count} per zone; each "
             f"extra node adds {_money(per_node)}/month while it runs.",
             "GKE free tier: its $74.40 monthly credit covers one Autopilot or zonal cluster; it "

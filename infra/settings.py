@@ -10,11 +10,14 @@ Defaults here must match the `config:` block of `Pulumi.yaml` (a test checks tha
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import os
 import platform as host
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -47,6 +50,11 @@ DEFAULTS: Mapping[str, Any] = {
     "nodeCount": 1,
     "maxNodeCount": 3,
     "localPort": 8080,
+    # gcp: the cluster's network, and Standard mode's node boot disks (issue 11).
+    "network": "",
+    "subnetwork": "",
+    "nodeDiskSizeGb": 40,
+    "nodeDiskType": "pd-balanced",
 }
 
 
@@ -86,6 +94,18 @@ AUTOPILOT_MAX_MEMORY = 110 * 1024
 AUTOPILOT_MIN_GIB_PER_VCPU = 1.0
 AUTOPILOT_MAX_GIB_PER_VCPU = 6.5
 
+# Standard mode node boot disks. GKE puts a regional node pool in three zones, and a surge
+# upgrade adds one node per zone: at maxNodeCount (3 per zone by default) that is 12 boot disks.
+# pd-balanced and pd-ssd count against the region's SSD_TOTAL_GB quota; Google publishes no one
+# default for it (the Quotas page shows the project's own), and 500 GB is what new projects
+# commonly show, some less. GKE's own default, 100 GB, is 1,200 GB at that size; 40 GB is 480 GB.
+# Sources: GKE docs, "Configuring a custom boot disk" (pd-balanced default since 1.24, balanced
+# and SSD disks use their own quota), "Regional clusters" (three zones), "Configure node
+# upgrade strategies" (maxSurge 1 per zone); Compute Engine docs, "Allocation quotas".
+NODE_DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
+NODE_DISK_MIN_GB = 10  # Compute Engine's smallest persistent disk
+NODE_DISK_MAX_GB = 65536
+
 # Environment variables the Google provider reads the project from, in its own order.
 GCP_PROJECT_ENV = (
     "GOOGLE_PROJECT",
@@ -96,16 +116,54 @@ GCP_PROJECT_ENV = (
 # Environment variables the AWS provider reads the region from.
 AWS_REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
+# The `aws:` settings the default AWS provider would honour (pulumi-aws 7's provider config,
+# pulumi_aws/config/vars.py), by how their values are read. The program's explicit provider gets
+# each one that is set, so a profile, an assumed role or an account allow-list in the stack
+# config applies to every resource, as it would without the explicit provider. `region` is read
+# above (it is required); `defaultTags` is merged with the project's labels.
+AWS_PROVIDER_STRINGS = (
+    "profile", "stsRegion", "customCaBundle", "ec2MetadataServiceEndpoint",
+    "ec2MetadataServiceEndpointMode", "httpProxy", "httpsProxy", "noProxy", "retryMode",
+    "s3UsEast1RegionalEndpoint", "tagPolicyCompliance",
+)  # fmt: skip
+AWS_PROVIDER_SECRETS = ("accessKey", "secretKey", "token")
+AWS_PROVIDER_BOOLEANS = (
+    "insecure", "s3UsePathStyle", "skipCredentialsValidation", "skipMetadataApiCheck",
+    "skipRegionValidation", "skipRequestingAccountId", "useDualstackEndpoint", "useFipsEndpoint",
+)  # fmt: skip
+AWS_PROVIDER_INTEGERS = ("maxRetries", "tokenBucketRateLimiterCapacity")
+AWS_PROVIDER_STRING_LISTS = (
+    "allowedAccountIds", "forbiddenAccountIds", "sharedConfigFiles", "sharedCredentialsFiles",
+    "userAgents",
+)  # fmt: skip
+# Objects (or lists of objects), by the pulumi_aws Args class their fields must fit.
+AWS_PROVIDER_OBJECTS = {
+    "assumeRoleWithWebIdentity": "ProviderAssumeRoleWithWebIdentityArgs",
+    "ignoreTags": "ProviderIgnoreTagsArgs",
+}
+AWS_PROVIDER_OBJECT_LISTS = {
+    "assumeRoles": "ProviderAssumeRoleArgs",
+    "endpoints": "ProviderEndpointArgs",
+}
+
 
 @dataclass(frozen=True)
 class AwsSettings:
-    """Settings that only the aws target reads."""
+    """Settings that only the aws target reads.
+
+    Attributes:
+        provider: Keyword arguments for `aws.Provider` from the stack's other `aws:` settings
+            (profile, assumeRoles, allowedAccountIds, ...): only those that are set.
+        default_tags: The stack's own `aws:defaultTags` tags, merged under the project's labels.
+    """
 
     region: str
     vpc_id: str = ""
     subnet_ids: tuple[str, ...] = ()
     certificate_arn: str = ""
     container_insights: bool = False
+    provider: Mapping[str, Any] = field(default_factory=dict)
+    default_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,6 +177,10 @@ class GcpSettings:
     machine_type: str = "e2-standard-2"
     node_count: int = 1
     max_node_count: int = 3
+    network: str = ""
+    subnetwork: str = ""
+    node_disk_size_gb: int = 40
+    node_disk_type: str = "pd-balanced"
 
 
 @dataclass(frozen=True)
@@ -282,6 +344,7 @@ def load_settings(
     problems = _Problems()
     read = _Reader(config, problems)
     k = read.key
+    _refuse_unknown_keys(problems, config.name)
 
     cloud = read.string("cloud")
     _check(problems, k("cloud"), cloud, lambda v: v in CLOUDS, "must be one of aws, gcp, local")
@@ -366,6 +429,10 @@ def load_settings(
     machine_type = read.string("machineType")
     node_count = read.integer("nodeCount")
     max_node_count = read.integer("maxNodeCount")
+    network = read.string("network")
+    subnetwork = read.string("subnetwork")
+    node_disk_size_gb = read.integer("nodeDiskSizeGb")
+    node_disk_type = read.string("nodeDiskType")
 
     aws = gcp = None
     if cloud == "aws":
@@ -383,7 +450,25 @@ def load_settings(
                 "must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID) "
                 "or empty",
             )
-        aws = AwsSettings(region, vpc_id, subnet_ids, certificate_arn, container_insights)
+        elif certificate_arn and region and _arn_region(certificate_arn) != region:
+            # An ALB can only use a certificate from its own region's ACM; CreateListener
+            # would fail after the load balancer exists.
+            problems.add(
+                k("certificateArn"),
+                certificate_arn,
+                f"is in {_arn_region(certificate_arn) or 'no region'}, but the load balancer "
+                f"is in aws:region {region}: request or import the certificate in {region}",
+            )
+        provider_args, default_tags = _aws_provider_settings(problems)
+        aws = AwsSettings(
+            region,
+            vpc_id,
+            subnet_ids,
+            certificate_arn,
+            container_insights,
+            provider=provider_args,
+            default_tags=default_tags,
+        )
     elif cloud == "gcp":
         project = (pulumi.Config("gcp").get("project") or _first_env(GCP_PROJECT_ENV, env)).strip()
         if not project:
@@ -444,8 +529,33 @@ def load_settings(
                 lambda v: max(node_count, 1) <= v <= 1000,
                 f"must be from nodeCount ({node_count}) to 1000 nodes per zone",
             )
+        _validate_gcp_network(problems, k, network, subnetwork)
+        _check(
+            problems,
+            k("nodeDiskSizeGb"),
+            node_disk_size_gb,
+            lambda v: NODE_DISK_MIN_GB <= v <= NODE_DISK_MAX_GB,
+            f"must be a disk size from {NODE_DISK_MIN_GB} to {NODE_DISK_MAX_GB} GB",
+        )
+        _check(
+            problems,
+            k("nodeDiskType"),
+            node_disk_type,
+            lambda v: v in NODE_DISK_TYPES,
+            "must be one of " + ", ".join(NODE_DISK_TYPES),
+        )
         gcp = GcpSettings(
-            project, region, gke_mode, release_channel, machine_type, node_count, max_node_count
+            project,
+            region,
+            gke_mode,
+            release_channel,
+            machine_type,
+            node_count,
+            max_node_count,
+            network=network,
+            subnetwork=subnetwork,
+            node_disk_size_gb=node_disk_size_gb,
+            node_disk_type=node_disk_type,
         )
     else:
         # The local stack builds for the machine it runs on; `platform` is for the clouds.
@@ -534,4 +644,173 @@ def _validate_autopilot(
             memory,
             f"GKE Autopilot allows 1 to 6.5 GiB per vCPU; with cpu {cpu} that is "
             f"{max(low, AUTOPILOT_MIN_MEMORY)} to {high} MiB",
+        )
+
+
+def _arn_region(arn: str) -> str:
+    """The region of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`), or ""."""
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 3 else ""
+
+
+def _configured_keys(namespace: str) -> list[str]:
+    """Every key set in `namespace`, by name, from wherever the SDK reads config."""
+    keys = set(pulumi.runtime.config.get_config_env()) | set(pulumi.runtime.config.CONFIG.get())
+    prefix = f"{namespace}:"
+    return sorted(key[len(prefix) :] for key in keys if key.startswith(prefix))
+
+
+def _refuse_unknown_keys(problems: _Problems, namespace: str) -> None:
+    """A key of the project's namespace that the program does not read is a typo: say so."""
+    for name in _configured_keys(namespace):
+        if name in DEFAULTS:
+            continue
+        close = difflib.get_close_matches(name, list(DEFAULTS), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        key = f"{namespace}:{name}"
+        # A secret set under a misspelt key is still a secret: never echo it.
+        secret = key in pulumi.runtime.config.get_config_secret_keys_env() or (
+            pulumi.runtime.config.is_config_secret(key)
+        )
+        problems.add(
+            key,
+            "[secret]" if secret else pulumi.runtime.config.get_config(key),
+            f"is not a setting of this project; {hint}"
+            f"(`pulumi config rm {namespace}:{name}`; the settings are listed in Pulumi.yaml)",
+        )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _aws_args(problems: _Problems, key: str, value: Any, class_name: str) -> Any:
+    """One provider object (`{roleArn: ...}`) as its pulumi_aws Args class; None if it fits not."""
+    import pulumi_aws  # only the aws target needs it
+
+    args_class = getattr(pulumi_aws, class_name)
+    if not isinstance(value, dict):
+        problems.add(key, value, "must be an object, as in the AWS provider's documentation")
+        return None
+    try:
+        return args_class(**{_snake(name): item for name, item in value.items()})
+    except TypeError:
+        fields = [n for n in inspect.signature(args_class.__init__).parameters if n != "__self__"]
+        problems.add(
+            key, value, "has a field the AWS provider does not know; fields: " + ", ".join(fields)
+        )
+        return None
+
+
+def _aws_provider_settings(problems: _Problems) -> tuple[dict[str, Any], dict[str, str]]:
+    """The stack's `aws:` settings as keyword arguments for the explicit `aws.Provider`."""
+    config = pulumi.Config("aws")
+    found: dict[str, Any] = {}
+
+    def key(name: str) -> str:
+        return f"aws:{name}"
+
+    def json_value(name: str) -> Any:
+        raw = config.get(name)
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            problems.add(key(name), raw, "must be JSON or YAML structured config")
+            return None
+
+    for name in AWS_PROVIDER_STRINGS:
+        value = (config.get(name) or "").strip()
+        if value:
+            found[_snake(name)] = value
+    for name in AWS_PROVIDER_SECRETS:
+        if config.get(name) is not None:
+            found[_snake(name)] = config.get_secret(name)
+    for name in AWS_PROVIDER_BOOLEANS:
+        raw = (config.get(name) or "").strip().lower()
+        if raw in ("true", "false"):
+            found[_snake(name)] = raw == "true"
+        elif raw:
+            problems.add(key(name), raw, "must be true or false")
+    for name in AWS_PROVIDER_INTEGERS:
+        raw = (config.get(name) or "").strip()
+        if raw.isdigit():
+            found[_snake(name)] = int(raw)
+        elif raw:
+            problems.add(key(name), raw, "must be a whole number")
+    for name in AWS_PROVIDER_STRING_LISTS:
+        value = json_value(name)
+        if value is None:
+            continue
+        if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+            # Account ids written unquoted in YAML arrive as numbers.
+            found[_snake(name)] = [str(v) for v in value]
+        else:
+            problems.add(key(name), value, 'must be a list of strings, e.g. ["123456789012"]')
+    for name, class_name in AWS_PROVIDER_OBJECTS.items():
+        value = json_value(name)
+        if value is not None:
+            args = _aws_args(problems, key(name), value, class_name)
+            if args is not None:
+                found[_snake(name)] = args
+    for name, class_name in AWS_PROVIDER_OBJECT_LISTS.items():
+        value = json_value(name)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            problems.add(key(name), value, "must be a list of objects")
+            continue
+        items = [
+            _aws_args(problems, f"{key(name)}[{i}]", v, class_name) for i, v in enumerate(value)
+        ]
+        if all(item is not None for item in items):
+            found[_snake(name)] = items
+    if config.get("assumeRole") is not None:
+        # pulumi-aws 7 reads only the list form; the singular key would be ignored silently.
+        problems.add(
+            "aws:assumeRole",
+            config.get("assumeRole"),
+            "is not read by pulumi-aws 7: use aws:assumeRoles, a list of {roleArn: ...}",
+        )
+
+    default_tags: dict[str, str] = {}
+    value = json_value("defaultTags")
+    if value is not None:
+        tags = value.get("tags") if isinstance(value, dict) else None
+        if isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values()):
+            default_tags = dict(tags)
+        else:
+            problems.add("aws:defaultTags", value, 'must be {tags: {NAME: "VALUE", ...}}')
+    return found, default_tags
+
+
+# A network or subnetwork name (RFC 1035, as Compute Engine names resources), or a self link /
+# resource path (`projects/P/global/networks/N`, `projects/P/regions/R/subnetworks/S`, e.g. a
+# Shared VPC host project's).
+_GCP_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_GCP_PATH = re.compile(
+    r"^(https://www\.googleapis\.com/compute/v1/)?projects/[^/]+/"
+    r"(global/networks|regions/[^/]+/subnetworks)/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+)
+
+
+def _validate_gcp_network(
+    problems: _Problems, k: Callable[[str], str], network: str, subnetwork: str
+) -> None:
+    paths = {"network": "global/networks", "subnetwork": "regions/REGION/subnetworks"}
+    for key, value in (("network", network), ("subnetwork", subnetwork)):
+        if value and not (_GCP_NAME.match(value) or _GCP_PATH.match(value)):
+            problems.add(
+                k(key),
+                value,
+                f"must be a {key} name (lowercase letters, digits, hyphens), its path "
+                f"projects/PROJECT/{paths[key]}/NAME, or empty",
+            )
+    if subnetwork and not network:
+        problems.add(
+            k("network"),
+            network,
+            "must be set when subnetwork is set (GKE would otherwise look for the subnetwork "
+            "in the default network)",
         )

@@ -56,6 +56,8 @@ class Call:
     token: str
     args: dict[str, Any]
     provider: str = ""
+    # How many resources had been registered when the call was made (orders calls and resources).
+    registered_before: int = 0
 
 
 @dataclass
@@ -99,7 +101,9 @@ class Recorder(pulumi_mocks.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
-        self.calls.append(Call(args.token, dict(args.args), args.provider or ""))
+        self.calls.append(
+            Call(args.token, dict(args.args), args.provider or "", len(self.resources))
+        )
         fake = self.fake_calls.get(args.token)
         if fake is None:
             raise AssertionError(

@@ -22,6 +22,12 @@ HEALTH_CHECK_INTERVAL_SECONDS = 10
 HEALTH_CHECK_TIMEOUT_SECONDS = 5
 HEALTHY_THRESHOLD = 2
 UNHEALTHY_THRESHOLD = 3
+# Seconds the ALB keeps an idle connection (to the client and to a target) open; AWS's default,
+# set explicitly because the server's keep-alive (task.py, SERVER_KEEPALIVE_TIMEOUT_SECONDS) must
+# outlast it: AWS recommends a target keep-alive longer than the ALB's idle timeout, or the ALB
+# may reuse a connection the server has just closed and answer 502. Source: ELB docs,
+# "Application Load Balancers", Connection idle timeout.
+ALB_IDLE_TIMEOUT_SECONDS = 60
 # AWS's default deregistration delay is 300 s: every rollout and every `pulumi destroy` would
 # wait five minutes per old task for connections that an echo/model request closes in seconds.
 DEREGISTRATION_DELAY_SECONDS = 15
@@ -49,6 +55,7 @@ def load_balancer(
         enable_deletion_protection=settings.deletion_protection,
         # Requests with malformed headers are dropped at the ALB, not passed to the app.
         drop_invalid_header_fields=True,
+        idle_timeout=ALB_IDLE_TIMEOUT_SECONDS,
         # Internet-facing: created after, and deleted before, the internet gateway and routes.
         opts=child(parent, provider, depends_on=routes),
     )

@@ -23,6 +23,12 @@ HEALTH_CHECK_GRACE_PERIOD_SECONDS = 30
 # Rolling deployments: start the new tasks before stopping the old ones, never below capacity.
 DEPLOYMENT_MINIMUM_HEALTHY_PERCENT = 100
 DEPLOYMENT_MAXIMUM_PERCENT = 200
+# How long `pulumi up` waits for the service to become steady. The provider's default is 20
+# minutes for create and update (terraform-provider-aws, internal/service/ecs/service.go,
+# `Timeouts`), and a rollback alone, with ECS's launch backoff between failing tasks, has been
+# reported to take 18-20 minutes: at 20 the wait could end while ECS is still rolling back,
+# with an error that says "timeout" instead of "rolled back". Twice the reported figure.
+SERVICE_TIMEOUTS = pulumi.CustomTimeouts(create="40m", update="40m")
 
 
 class FargateService(pulumi.ComponentResource):
@@ -63,7 +69,12 @@ class FargateService(pulumi.ComponentResource):
             f"{name}-aws",
             region=aws_settings.region,
             # Tags once, here: every resource this provider creates carries them.
-            default_tags=aws.ProviderDefaultTagsArgs(tags=settings.labels),
+            default_tags=aws.ProviderDefaultTagsArgs(
+                tags={**aws_settings.default_tags, **settings.labels}
+            ),
+            # The stack's other `aws:` settings (profile, assumeRoles, allowedAccountIds, ...):
+            # an explicit provider reads none of them by itself, unlike the default provider.
+            **aws_settings.provider,
             opts=pulumi.ResourceOptions(parent=self),
         )
         caller = aws.get_caller_identity_output(opts=invoke(self, provider))
@@ -72,7 +83,7 @@ class FargateService(pulumi.ComponentResource):
 
         image_ref = image(self, name, provider, settings)
         vpc_id, subnet_ids, routes = network(self, name, provider, aws_settings)
-        alb_sg, task_sg = security_groups(self, name, provider, vpc_id, settings)
+        alb_sg, task_sg, sg_rules = security_groups(self, name, provider, vpc_id, settings)
         lb, target_group, listeners = load_balancer(
             self, name, provider, vpc_id, subnet_ids, alb_sg, settings, routes
         )
@@ -116,7 +127,9 @@ class FargateService(pulumi.ComponentResource):
             subnet_ids,
             task_sg,
             target_group,
-            [*listeners, *routes],
+            # The rules, too: a task started before its ingress rule (or the ALB's egress rule
+            # to the new containerPort) exists fails its health checks and trips the breaker.
+            [*listeners, *routes, *sg_rules],
         )
         autoscaling(self, name, provider, settings, cluster, service)
 
@@ -124,11 +137,12 @@ class FargateService(pulumi.ComponentResource):
         self.url = pulumi.Output.concat(scheme, "://", lb.dns_name)
         self.image = image_ref
         self.cluster = cluster.name
-        # Resolving the service's name also checks that the rollout really deployed this
-        # program's task definition (see `deployed_or_fail`).
-        self.service = pulumi.Output.all(service.name, service.task_definition, task.arn).apply(
-            lambda args: deployed_or_fail(*args)
-        )
+        # Resolving the service's name also checks that the service really runs this program's
+        # task definition, as ECS reports it now (see `deployed_or_fail`), not as the state
+        # remembers it.
+        self.service = pulumi.Output.all(
+            service.name, running_task_definition(self, provider, cluster, service), task.arn
+        ).apply(lambda args: deployed_or_fail(*args))
         self.log_group = log_group.name
         self.exports = {
             "url": self.url,
@@ -198,33 +212,72 @@ def _service(
             # `pulumi up` would reset it to minReplicas, under load too. Raising minReplicas
             # still raises the count: the scaling target's new minimum scales the service out.
             ignore_changes=["desiredCount"],
+            custom_timeouts=SERVICE_TIMEOUTS,
         ),
     )
 
 
-def deployed_or_fail(service_name: str, deployed: str, wanted: str) -> str:
-    """Fails `pulumi up` when the service runs another task definition than the one deployed.
+def running_task_definition(
+    parent: pulumi.ComponentResource,
+    provider: aws.Provider,
+    cluster: aws.ecs.Cluster,
+    service: aws.ecs.Service,
+) -> pulumi.Output[str]:
+    """The task definition the service runs now, read from ECS after the service's update.
+
+    Why a live read: when the circuit breaker rolls a deployment back, the provider's waiter
+    fails before it re-reads the service (terraform-provider-aws, internal/service/ecs/
+    service.go: `resourceServiceUpdate` returns the "waiting for ECS Service (...) update"
+    error before `resourceServiceRead`), so the state keeps the planned task definition, not
+    the one ECS restored, and pulumi-terraform-bridge records it (with the error as an
+    initialization error). The next `pulumi up` then sees no difference: the engine only
+    re-runs an empty update for the initialization error, which sends nothing to ECS, and would
+    succeed while the old image serves. This read (DescribeServices) sees what ECS runs.
+
+    The service's name is an input and the service is a dependency, so the read waits for the
+    service's create or update to finish. In a preview of a new service the name is unknown and
+    the read is skipped.
+    """
+    live = aws.ecs.get_service_output(
+        cluster_arn=cluster.arn,
+        service_name=service.name,
+        opts=pulumi.InvokeOutputOptions(parent=parent, provider=provider, depends_on=[service]),
+    )
+    return live.task_definition
+
+
+def deployed_or_fail(service_name: str, running: str, wanted: str) -> str:
+    """Fails `pulumi up` when the service runs another task definition than this program's.
 
     With rollback on, ECS's circuit breaker restores the previous task definition when the new
-    tasks keep failing, and the service becomes steady again. Older releases of the upstream
-    terraform-provider-aws report that wait as a success (hashicorp/terraform-provider-aws#19519);
-    recent ones follow the ECS service deployment and should fail on its ROLLBACK_SUCCESSFUL
-    status themselves (not verified against a real account). Either way the service then
-    reports the old task definition, which this catches, as a backstop that does not depend on
-    the provider version. It runs only on known values: not in a preview of a new task
-    definition, and a no-op update compares the same two ARNs from the state.
+    tasks keep failing. Recent releases of terraform-provider-aws fail that update themselves
+    (its waiter treats the deployment's ROLLBACK_SUCCESSFUL status as an error), but they keep
+    the planned task definition in the state (see `running_task_definition`), so the next `up`
+    would find nothing to change. `running` is read from ECS, so that next `up` fails here, and
+    says how to deploy again. In a preview it only warns: a preview changes nothing.
+
+    Args:
+        service_name: The ECS service's name.
+        running: The task definition ECS reports for the service now (DescribeServices).
+        wanted: The task definition this program registered.
 
     Returns:
-        The service's name, when the deployed task definition is the wanted one.
+        The service's name, when the running task definition is the wanted one.
 
     Raises:
-        pulumi.RunError: when the service rolled back.
+        pulumi.RunError: when the service runs another task definition (it rolled back).
     """
-    if deployed and wanted and deployed != wanted:
-        raise pulumi.RunError(
-            f"ECS service {service_name} rolled back to {deployed}: the new tasks ({wanted}) "
-            "failed to start or to pass health checks, and the deployment circuit breaker "
-            "restored the previous version. Check the logs: "
-            "`aws logs tail $(pulumi stack output logGroup) --follow`."
+    if running and wanted and running != wanted:
+        message = (
+            f"ECS service {service_name} runs {running}, not {wanted}: the last deployment "
+            "was rolled back by the deployment circuit breaker (the new tasks failed to start "
+            "or to pass health checks), and the previous version still serves. Check the logs: "
+            "`aws logs tail $(pulumi stack output logGroup) --since 1h`. Then fix the app and "
+            "run `pulumi up --refresh`: the refresh lets Pulumi see the version ECS restored, "
+            "so it deploys the new one again."
         )
+        if pulumi.runtime.is_dry_run():
+            pulumi.log.warn(message)
+        else:
+            raise pulumi.RunError(message)
     return service_name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.edge import ALB_IDLE_TIMEOUT_SECONDS
 from infra.aws.options import child
 from infra.settings import READINESS_PATH, Settings
 
@@ -20,6 +21,16 @@ CONTAINER_HEALTH_START_PERIOD_SECONDS = 15
 # Seconds ECS waits after SIGTERM before SIGKILL (Fargate allows up to 120): enough for the server
 # to finish in-flight requests; the ALB has stopped sending new ones by then.
 STOP_TIMEOUT_SECONDS = 30
+
+# Timeouts of the server, pinned against the ALB's idle timeout (edge.py, 60 s) rather than left
+# to the app's defaults, so the relationship is stated and tested here:
+# - the server keeps an idle keep-alive connection longer than the ALB does, so the ALB always
+#   closes first and never sends a request down a connection the server is closing (a 502);
+# - one prediction may run for less than the ALB's idle timeout: a response with no bytes for
+#   longer than that is cut off by the ALB with a 504, so the server's own limit answers first.
+SERVER_KEEPALIVE_TIMEOUT_SECONDS = 75
+REQUEST_TIMEOUT_SECONDS = 30
+assert REQUEST_TIMEOUT_SECONDS < ALB_IDLE_TIMEOUT_SECONDS < SERVER_KEEPALIVE_TIMEOUT_SECONDS
 
 # The read-only root filesystem leaves one writable path, /tmp (Python's tempfile, for a model
 # library that wants one), backed by the task's ephemeral storage.
@@ -101,7 +112,11 @@ def container_definition(
         "essential": True,
         "portMappings": [{"containerPort": port, "protocol": "tcp"}],
         # The app listens on $PORT; WEB_CONCURRENCY is left to the app's own default.
-        "environment": [{"name": "PORT", "value": str(port)}],
+        "environment": [
+            {"name": "PORT", "value": str(port)},
+            {"name": "KEEPALIVE_TIMEOUT", "value": str(SERVER_KEEPALIVE_TIMEOUT_SECONDS)},
+            {"name": "TIMEOUT", "value": str(REQUEST_TIMEOUT_SECONDS)},
+        ],
         "readonlyRootFilesystem": True,
         "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": TMP_PATH, "readOnly": False}],
         "stopTimeout": STOP_TIMEOUT_SECONDS,

@@ -7,6 +7,7 @@ import pulumi_gcp as gcp
 
 from infra.gcp.cluster import cluster, enable_apis, kubernetes_provider
 from infra.gcp.labels import gcp_label_value
+from infra.gcp.nodes import node_service_account
 from infra.gcp.registry import registry
 from infra.gcp.workload import load_balancer_url, workload
 from infra.settings import Settings
@@ -51,8 +52,11 @@ class GkeService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         apis = enable_apis(self, name, provider)
-        image, image_ref, pull_access = registry(self, name, provider, settings, apis)
-        gke, node_pool = cluster(self, name, provider, settings, apis, gcp_labels)
+        node_account, node_role = node_service_account(self, name, provider, settings, apis)
+        image, image_ref, pull_access = registry(self, name, provider, settings, apis, node_account)
+        gke, node_pool = cluster(
+            self, name, provider, settings, apis, gcp_labels, node_account, node_role
+        )
         k8s_provider, secret_kubeconfig = kubernetes_provider(self, name, settings, gke, node_pool)
         ns, service = workload(
             self, name, k8s_provider, settings, image_ref, after=[pull_access, image]

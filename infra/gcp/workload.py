@@ -27,6 +27,13 @@ TMP_SIZE_LIMIT = "64Mi"
 # (the old Pods keep serving: maxUnavailable is 0). Creation allows for Autopilot provisioning the
 # first nodes.
 DEPLOYMENT_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="10m")
+# The Service is created with the namespace, in parallel with the Deployment, and pulumi-kubernetes
+# waits until it selects a ready Pod as well as until the load balancer has an address
+# (pulumi-kubernetes, provider/pkg/await/service.go, serviceInitAwaiter: "Service does not target
+# any Pods"). Its default 10 minutes would run out before the Deployment's 15 on a first
+# Autopilot `up` whose nodes are slow to come: the Service waits as long as the Deployment may,
+# plus the minutes a load balancer takes once it has a Pod.
+SERVICE_TIMEOUTS = pulumi.CustomTimeouts(create="20m", update="10m")
 ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"  # a well-known node label
 # The namespace admits only Pods meeting the "restricted" Pod Security Standard, which the
 # Deployment does; a later change that weakens it is refused by the cluster, not shipped.
@@ -109,7 +116,9 @@ def workload(
                 )
             ],
         ),
-        opts=on_k8s,
+        opts=pulumi.ResourceOptions.merge(
+            on_k8s, pulumi.ResourceOptions(custom_timeouts=SERVICE_TIMEOUTS)
+        ),
     )
     k8s.autoscaling.v2.HorizontalPodAutoscaler(
         f"{name}-hpa",

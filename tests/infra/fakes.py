@@ -80,9 +80,26 @@ def _ecs_cluster(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": arn, "name": cluster, "arn": arn}
 
 
+# What ECS runs per service name, as DescribeServices (aws.ecs.get_service) reports it: the task
+# definition the service was last given. A test sets ECS_ROLLED_BACK_TO to play a circuit
+# breaker that restored another one.
+ECS_RUNNING: dict[str, str] = {}
+ECS_ROLLED_BACK_TO: dict[str, str] = {}
+
+
 def _ecs_service(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     service = _physical(name, inputs)
+    ECS_RUNNING[service] = inputs.get("taskDefinition", "")
     return {"id": _arn("ecs", f"service/{service}"), "name": service}
+
+
+def _get_ecs_service(args: dict[str, Any]) -> dict[str, Any]:
+    service = args["serviceName"]
+    running = ECS_ROLLED_BACK_TO.get("any") or ECS_RUNNING.get(service, "")
+    return {"id": _arn("ecs", f"service/{service}"), "arn": _arn("ecs", f"service/{service}"),
+            "serviceName": service, "clusterArn": args["clusterArn"], "desiredCount": 2,
+            "launchType": "FARGATE", "schedulingStrategy": "REPLICA",
+            "taskDefinition": running}  # fmt: skip
 
 
 def _task_definition(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -177,6 +194,7 @@ AWS_CALLS: dict[str, CallResult] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:ecr/getAuthorizationToken:getAuthorizationToken": _authorization_token,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
+    "aws:ecs/getService:getService": _get_ecs_service,
 }
 
 # --- gcp target -------------------------------------------------------------------------------
@@ -225,7 +243,15 @@ def _k8s_service(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"status": {"loadBalancer": {"ingress": [dict(GCP_LB_INGRESS)]}}}
 
 
+def _service_account(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    email = f"{inputs['accountId']}@{GCP_PROJECT}.iam.gserviceaccount.com"
+    return {"id": f"projects/{GCP_PROJECT}/serviceAccounts/{email}", "email": email,
+            "member": f"serviceAccount:{email}", "name": f"projects/{GCP_PROJECT}/serviceAccounts/{email}",
+            "uniqueId": "100000000000000000002", "project": GCP_PROJECT}  # fmt: skip
+
+
 GCP_OUTPUTS: dict[str, Outputs] = {
+    "gcp:serviceaccount/account:Account": _service_account,
     "gcp:container/cluster:Cluster": _gke_cluster,
     "gcp:container/nodePool:NodePool": _gke_node_pool,
     "gcp:artifactregistry/repository:Repository": _ar_repository,
@@ -239,15 +265,6 @@ GCP_CALLS: dict[str, CallResult] = {
         "zone": "",
         "id": f"projects/{GCP_PROJECT}/regions/{GCP_REGION}/zones/",
         "defaultLabels": {},
-    },
-    "gcp:compute/getDefaultServiceAccount:getDefaultServiceAccount": lambda args: {
-        "email": f"{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
-        "member": f"serviceAccount:{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
-        "name": f"projects/{GCP_PROJECT}/serviceAccounts/{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
-        "displayName": "Compute Engine default service account",
-        "project": GCP_PROJECT,
-        "uniqueId": "100000000000000000001",
-        "id": f"projects/{GCP_PROJECT}/serviceAccounts/{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
     },
 }
 
