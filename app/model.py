@@ -1,40 +1,64 @@
-"""The model: the one place to put yours.
+"""The model: the one file to edit. Replace the echo below with yours.
 
-Replace ``predict`` with your model's inference. Everything else (the HTTP contract, the server,
-the image) stays as it is.
+Only ``predict(msg)`` is required. The rest is optional, each in the form the Python ML world
+already uses:
 
-``predict`` receives the request's ``msg`` exactly as the client sent it: a string from a query
-string (``GET /predict?msg=...``), or any JSON value from a JSON body (``POST /predict`` with
-``{"msg": ...}``). What it returns is sent back as ``response`` and must be JSON-serialisable
-(convert NumPy arrays with ``.tolist()``). To refuse an input, raise
-``werkzeug.exceptions.BadRequest("why")``: the client gets a 400 with that message. Any other
-exception becomes a JSON 500 and a traceback in the server log; the client never sees it.
+* ``load()``: runs once in each server worker before it reports ready (``/readyz``). Load
+  weights here, not at import time, so the server answers its health checks while they load.
+* The annotation of ``msg`` is the input schema: any type pydantic validates (``str``,
+  ``list[float]``, a ``pydantic.BaseModel``, ``Annotated[float, Field(ge=0)]``). A request whose
+  ``msg`` does not match gets a 422 naming the field; ``predict`` never sees it. Without an
+  annotation, ``msg`` is any JSON value, exactly as the client sent it.
+* The return annotation is the answer's schema (checked, and published in ``/openapi.json``).
+* ``Field(examples=[...])`` (or a BaseModel's ``json_schema_extra={"examples": [...]}``) gives
+  the example input that the docs, ``make test``'s template test and ``make smoke`` send.
+* ``__version__`` is sent with every answer as ``X-Model-Version`` and logged with every request.
 
-Load weights at module level, not inside ``predict``: this module is imported once per server
-worker, when the worker starts and before it answers ``/healthz``, so every request reuses them.
-For example::
+To refuse an input, ``raise app.InputError("why")``: the client gets a 422 with that message. Any
+other exception is a JSON 500; its traceback goes to the server log, never to the client.
+``predict`` runs in one thread per worker, one call at a time: it need not be thread-safe.
+
+A scikit-learn model, for example (``examples/iris`` has the whole thing, with its training
+script)::
 
     from pathlib import Path
 
     import joblib
+    from pydantic import BaseModel, ConfigDict, Field
 
-    _model = joblib.load(Path(__file__).with_name("model.joblib"))
+    __version__ = "iris-1.0.0"
+    _model = None
 
 
-    def predict(msg):
-        return _model.predict([msg]).tolist()[0]
+    class Flower(BaseModel):
+        model_config = ConfigDict(json_schema_extra={"examples": [{"sepal_length": 5.1, ...}]})
+        sepal_length: float = Field(gt=0, description="cm")
+        ...
+
+
+    def load() -> None:
+        global _model
+        _model = joblib.load(Path(__file__).with_name("model.joblib"))
+
+
+    def predict(msg: Flower) -> str:
+        return _model.predict([[msg.sepal_length, ...]])[0]
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
+
+from pydantic import Field, JsonValue
+
+__version__ = "echo-1"
 
 
-def predict(msg: Any) -> Any:
+def predict(msg: Annotated[JsonValue, Field(examples=["Hi"])]) -> JsonValue:
     """Echo the input: the stand-in for a real model.
 
     Args:
-        msg: The request's ``msg``, as sent by the client.
+        msg: The request's ``msg``, as sent by the client (any JSON value).
 
     Returns:
         ``msg`` unchanged.

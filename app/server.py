@@ -7,73 +7,87 @@ program with one line naming the variable, its value and what is allowed (exit s
 Variable            Default             Meaning
 ==================  ==================  =====================================================
 HOST                0.0.0.0             address to listen on
-PORT                8080                port to listen on (1-65535)
-WEB_CONCURRENCY     from the CPU limit  worker processes (see ``default_workers``)
-TIMEOUT             30                  seconds one request may take before its worker is
-                                        killed and replaced
+PORT                8080                port to listen on (1-65535); one already in use is
+                                        an error, never shared
+WEB_CONCURRENCY     from the CPU limit  worker processes, each with its own copy of the
+                                        model (see ``default_workers``)
+TIMEOUT             30                  seconds one prediction may run (the model's own
+                                        time; waiting in the queue does not count)
+MAX_QUEUE           16                  requests that may wait for the model in each worker;
+                                        more get 503 with Retry-After at once
+BODY_TIMEOUT        15                  seconds a client has to send a request body (408)
+KEEPALIVE_TIMEOUT   75                  seconds an idle connection is kept open, and the
+                                        limit for a client to send its request headers:
+                                        keep it above the load balancer's idle timeout
+                                        (the ALB's is 60 s)
 GRACEFUL_TIMEOUT    10                  seconds in-flight requests get to finish after
                                         SIGTERM (keep it under the orchestrator's 30 s)
 MAX_CONTENT_LENGTH  1048576             largest request body in bytes (413 above)
+MODEL_MODULE        app.model           the model module (dotted name)
+MODEL_PATH          (none)              the weights file, checked and passed to
+                                        ``load(path)`` before the worker reports ready
+MODEL_SHA256        (none)              the file's expected SHA-256; another file leaves
+                                        the worker unready
 LOG_LEVEL           info                debug, info, warning, error or critical (the
                                         server's own messages, on stderr)
 ==================  ==================  =====================================================
 
-The server is granian (https://github.com/emmett-framework/granian): HTTP is parsed and
-connections are kept alive in Rust, and each worker process runs the Flask app in Python
-threads. Each worker runs one prediction at a time (the model need not be thread-safe), in one
-of two threads, so that the other can answer ``/healthz`` while a slow prediction runs.
+The server is granian (https://github.com/emmett-framework/granian) with its native RSGI
+interface: HTTP is parsed and connections are kept in Rust; each worker process runs an asyncio
+event loop for the HTTP contract (``app.endpoint``) and one thread for the model
+(``app.runner``). The loop reads bodies and answers health checks while the model runs.
 
-``bench/bench.py --servers flask-dev,app,gunicorn`` measured it against gunicorn's sync workers,
-the server this replaced, on 2 CPUs with the access log on for both: about 2.7 times the
-requests/s (medians 19,200-19,400 against 6,950-7,100) at a lower p99 latency (4.4-4.9 ms
-against 6.6-7.0 ms). The trade-offs, each checked by the tests:
-
-* Requests too malformed for the HTTP parser (a Content-Length that is not a number, a request
-  line that is not HTTP) get granian's own ``400`` with an empty body, not a JSON error: granian
-  has no hook for them. They never reach the app, never get a 5xx, and the server goes on.
-* Each worker accepts its own connections, so a request may wait for a busy worker while
-  another is idle; gunicorn's sync workers took whichever was free, one connection each.
-* A worker keeps its connections alive across requests (gunicorn's sync workers closed each),
-  and reads request headers with a 30 s deadline, so slow clients cannot hold all of them.
+Each worker accepts its own connections (the kernel spreads them), so a request may wait in one
+worker's queue while another is idle: ``MAX_QUEUE`` bounds that wait. Requests too malformed for
+the HTTP parser (a Content-Length that is not a number, a request line that is not HTTP) get
+granian's own ``400`` with an empty body, not a JSON error: they never reach the app, never get
+a 5xx, and the server goes on.
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import math
 import multiprocessing
 import os
 import re
-import signal
 import socket
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
-from app import DEFAULT_MAX_CONTENT_LENGTH, Predictor, create_app
+DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
+"""Largest request body accepted, in bytes (1 MiB); larger ones get 413."""
 
 MIN_DEFAULT_WORKERS = 2
 """Lower bound of the CPU-derived default: a worker whose process dies (a crash in the model's
-native code, a request over ``TIMEOUT``) leaves another answering while it is replaced."""
+native code, a prediction over ``TIMEOUT``) leaves another answering while it is replaced."""
 
 MAX_DEFAULT_WORKERS = 8
 """Upper bound of the CPU-derived default, so a container without a CPU limit on a big host does
 not fork dozens of copies of the model."""
 
-THREADS_PER_WORKER = 2
-"""Python threads per worker: one runs a prediction, the other answers ``/healthz`` meanwhile
-(predictions themselves run one at a time per worker)."""
+CONNECTIONS_PER_WORKER = 8192
+"""Connections a worker holds open at once (granian's backpressure). Each is a small Rust task,
+not a thread: a high bound lets thousands of slow or idle clients wait without turning away
+the next one, as happened at granian's default (backlog / workers = 512)."""
+
+LISTEN_BACKLOG = 4096
+"""Connections the kernel queues before a worker accepts them."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 SERVER_LOG_CONFIG: dict[str, Any] = {
     "version": 1,
@@ -113,8 +127,14 @@ class Settings:
     port: int = 8080
     workers: int = 2
     timeout: int = 30
+    max_queue: int = 16
+    body_timeout: int = 15
+    keepalive_timeout: int = 75
     graceful_timeout: int = 10
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    model_module: str = "app.model"
+    model_path: str | None = None
+    model_sha256: str | None = None
     log_level: str = "info"
 
     @property
@@ -164,13 +184,34 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"LOG_LEVEL={env['LOG_LEVEL']!r} is not allowed: use one of {', '.join(LOG_LEVELS)}"
         )
+    module = env.get("MODEL_MODULE", "").strip() or Settings.model_module
+    if not MODULE_NAME.fullmatch(module):
+        raise ConfigError(
+            f"MODEL_MODULE={env['MODEL_MODULE']!r} is not allowed: use a dotted module name "
+            "such as app.model"
+        )
+    model_path = env.get("MODEL_PATH", "").strip() or None
+    sha = env.get("MODEL_SHA256", "").strip().lower() or None
+    if sha is not None and not SHA256.fullmatch(sha):
+        raise ConfigError(
+            f"MODEL_SHA256={env['MODEL_SHA256']!r} is not allowed: use the file's SHA-256 as 64 "
+            "hexadecimal digits (sha256sum FILE)"
+        )
+    if sha is not None and model_path is None:
+        raise ConfigError("MODEL_SHA256 is set but MODEL_PATH is not: set the file to check")
     return Settings(
         host=host,
         port=port,
         workers=integer("WEB_CONCURRENCY", default_workers(), 1, 256),
         timeout=integer("TIMEOUT", Settings.timeout, 1, 3600),
+        max_queue=integer("MAX_QUEUE", Settings.max_queue, 0, 100_000),
+        body_timeout=integer("BODY_TIMEOUT", Settings.body_timeout, 1, 3600),
+        keepalive_timeout=integer("KEEPALIVE_TIMEOUT", Settings.keepalive_timeout, 1, 3600),
         graceful_timeout=integer("GRACEFUL_TIMEOUT", Settings.graceful_timeout, 0, 3600),
         max_content_length=integer("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, 1, 2**31 - 1),
+        model_module=module,
+        model_path=model_path,
+        model_sha256=sha,
         log_level=log_level,
     )
 
@@ -241,20 +282,44 @@ def granian_options(settings: Settings) -> dict[str, Any]:
     return {
         "address": settings.host,
         "port": settings.port,
-        "interface": Interfaces.WSGI,
+        "interface": Interfaces.RSGI,
         "workers": settings.workers,
-        "blocking_threads": THREADS_PER_WORKER,
         "http": HTTPModes.http1,  # what load balancers speak to their targets
+        "http1_settings": HTTP1Settings(header_read_timeout=settings.keepalive_timeout * 1000),
         "websockets": False,
+        "backlog": LISTEN_BACKLOG,
+        "backpressure": CONNECTIONS_PER_WORKER,
         # A worker gets SIGTERM, stops accepting, finishes what it has; granian kills it after
         # this many seconds (0 would mean "never" to granian: a millisecond, for "at once").
         "workers_kill_timeout": settings.graceful_timeout or 0.001,
-        # A worker that dies (a crash, a request over TIMEOUT) is replaced, not the whole server.
+        # A worker that dies (a crash, a prediction over TIMEOUT) is replaced, not the server.
         "respawn_failed_workers": True,
         "log_level": LogLevels(settings.log_level),
         "log_dictconfig": SERVER_LOG_CONFIG,
         "log_access": False,  # AccessLog below writes it, for a fraction of the cost
     }
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``ConfigError`` if something already listens on ``host:port``.
+
+    Granian binds with ``SO_REUSEPORT``, so a second server on a port in use would start without
+    a word and take part of the first one's connections. A plain bind says whether it is free.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"PORT={port}: {host}:{port} is already in use by another process; stop it "
+                    "or choose another PORT"
+                ) from None
+            raise ConfigError(f"HOST={host!r} PORT={port}: cannot listen there: {e}") from None
 
 
 def serve(
@@ -266,162 +331,155 @@ def serve(
 
     Args:
         settings: The server settings.
-        app_factory: Builds the WSGI app; each worker calls it once, after the fork.
+        app_factory: Builds the RSGI app; each worker calls it once, after the fork.
         extra_options: Granian server arguments to apply over ``granian_options(settings)``
             (the benchmark uses it to compare configurations).
     """
-    # Workers are forked, as gunicorn's were, so the app factory may be any callable (a closure
-    # holding the predictor) and a model loaded in it lives only in the workers.
+    # Workers are forked, so the app factory may be any callable and the model it imports
+    # lives only in the workers.
     if "fork" in multiprocessing.get_all_start_methods():
         multiprocessing.set_start_method("fork", force=True)
-
-    def load(_target: str) -> Any:  # in each worker, after the fork
-        return AccessLog(RequestDeadline(app_factory(), settings.timeout))
-
     server = Server("app", **{**granian_options(settings), **(extra_options or {})})
-    server.serve(target_loader=load)
-
-
-class RequestDeadline:
-    """WSGI middleware: a request still running after ``timeout`` seconds kills its worker.
-
-    What gunicorn's ``--timeout`` did: a model stuck in a loop or a hung call cannot hold a
-    worker for ever. The worker logs the request to stderr and kills itself; granian starts a
-    new one. Requests queued on that worker's connections fail with it. A worker that dies
-    again within 5.5 s of being replaced makes granian stop altogether (exit status 1), and the
-    orchestrator restarts the container.
-    """
-
-    def __init__(self, app: Callable[..., Iterable[bytes]], timeout: float) -> None:
-        self.app = app
-        self.timeout = timeout
-        self.running: dict[int, tuple[float, dict[str, Any]]] = {}
-        tick = min(1.0, timeout / 4)
-        threading.Thread(target=self._watch, args=(tick,), name="deadline", daemon=True).start()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        me = threading.get_ident()
-        self.running[me] = (time.monotonic(), environ)
-        try:
-            return self.app(environ, start_response)
-        finally:
-            del self.running[me]
-
-    def _watch(self, tick: float) -> None:
-        while True:
-            time.sleep(tick)
-            now = time.monotonic()
-            for started, environ in list(self.running.values()):
-                if now - started > self.timeout:
-                    print(
-                        f"[{os.getpid()}] [CRITICAL] {environ.get('REQUEST_METHOD')} "
-                        f"{_path(environ)} has run for more than TIMEOUT={self.timeout:g} s: "
-                        "killing this worker; granian starts a new one",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    os.kill(os.getpid(), signal.SIGKILL)
+    server.serve(target_loader=lambda _target: app_factory())
 
 
 class AccessLog:
-    """WSGI middleware: one line per request on stdout, written as the answer leaves the app.
+    """One line per answer on stdout, written as the answer leaves.
 
-    ``PEER FORWARDED-FOR "METHOD PATH?QUERY PROTOCOL" STATUS BYTES DURATIONms "USER-AGENT"``:
-    the peer (the load balancer, behind one), the client it forwarded for, the request, status,
-    response bytes, time in the app, user agent. Each line is one unbuffered ``write`` to file
-    descriptor 1, so no line waits in a buffer and none is lost when a worker is killed; granian's
-    own access log goes through Python's ``logging`` and cost about a quarter of the requests/s
-    in ``bench/bench.py``, this about 5%.
-
-    It also hands granian a body with a Content-Length as one ``bytes`` (``[body]``): granian
-    sends a list in one piece, where it would step through an iterator from Rust.
+    ``PEER FORWARDED-FOR "METHOD PATH?QUERY HTTP/VERSION" STATUS BYTES DURATIONms "USER-AGENT"
+    VERSION``: the peer (the load balancer, behind one), the client it forwarded for, the
+    request, status, response bytes, time in the app, user agent, the model's version. What a
+    client controls is escaped (the path and query percent-encoded, the headers with backslash
+    escapes), so no client can forge a line or a field. Each line is one unbuffered ``write``
+    to file descriptor 1: no line waits in a buffer, none is lost when a worker is killed.
     """
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], fd: int = 1) -> None:
-        self.app = app
+    def __init__(self, version: str, fd: int = 1) -> None:
         self.fd = fd
+        self.version = _escape(version)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        started = time.perf_counter()
-        answer: list[Any] = ["500", ()]
-
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            answer[0], answer[1] = status, headers
-            return start_response(status, headers, exc_info)
-
-        try:
-            body = self.app(environ, start)
-            length = next((v for k, v in answer[1] if k.lower() == "content-length"), None)
-            if length is not None and not isinstance(body, list):
-                chunks = body
-                try:
-                    body = [b"".join(chunks)]
-                finally:
-                    if hasattr(chunks, "close"):
-                        chunks.close()
-        except BaseException:
-            self.log(environ, "500", "-", started)
-            raise
-        self.log(environ, answer[0][:3], length or "-", started)
-        return body
-
-    def log(self, environ: dict[str, Any], status: str, length: str, started: float) -> None:
-        ua = environ.get("HTTP_USER_AGENT", "-").replace('"', '\\"')
+    def __call__(self, scope: Any, status: int, length: int, seconds: float) -> None:
+        headers = scope.headers
+        peer = scope.client.rpartition(":")[0] or scope.client
+        forwarded = headers.get("x-forwarded-for")
+        ua = headers.get("user-agent")
         line = (
-            f"{environ.get('REMOTE_ADDR', '-')} {environ.get('HTTP_X_FORWARDED_FOR', '-')} "
-            f'"{environ.get("REQUEST_METHOD")} {_path(environ)} {environ.get("SERVER_PROTOCOL")}" '
-            f'{status} {length} {(time.perf_counter() - started) * 1000:.0f}ms "{ua}"\n'
+            f"{peer} {_escape(forwarded) if forwarded else '-'} "
+            f'"{scope.method} {_target(scope.path, scope.query_string)} HTTP/{scope.http_version}" '
+            f"{status} {length} {seconds * 1000:.0f}ms "
+            f'"{_escape(ua) if ua else "-"}" {self.version}\n'
         )
-        with contextlib.suppress(OSError):  # a closed stdout must not fail the request
+        try:  # noqa: SIM105 - per request: a bare try costs less than contextlib.suppress
             os.write(self.fd, line.encode("utf-8", "replace"))
+        except OSError:  # a closed stdout must not fail the request
+            pass
 
 
-_PLAIN = re.compile(r"[!#-~]*")  # printable ASCII without space and ": safe in a log line as is
+_PLAIN = re.compile(r"[!#-\[\]-~]*")  # printable ASCII without space, " and \: safe as it is
 
 
-def _path(environ: Mapping[str, Any]) -> str:
+def _escape(text: str) -> str:
+    """``text`` with backslash escapes for quotes, backslashes and anything not printable ASCII."""
+    if _PLAIN.fullmatch(text.replace(" ", "")):
+        return text
+    return "".join(_escape_char(c) for c in text)
+
+
+def _escape_char(c: str) -> str:
+    if c in '"\\':
+        return "\\" + c
+    if " " <= c <= "~":
+        return c
+    code = ord(c)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _target(path: str, query: str) -> str:
     """The request's path and query, percent-encoded as a client sends them (one log token)."""
-    path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-    if not _PLAIN.fullmatch(path):  # WSGI decoded it: %0A would be a new line in the log
-        path = quote(path, safe="/!$&'()*+,;=:@~", encoding="latin-1", errors="replace")
+    if not _PLAIN.fullmatch(path):  # granian decoded it: %0A would be a new line in the log
+        path = quote(path, safe="/!$&'()*+,;=:@~", errors="surrogateescape")
     if query and not _PLAIN.fullmatch(query):
-        query = quote(query, safe="/?!$&'()*+,;=:@~%", encoding="latin-1", errors="replace")
+        query = quote(query, safe="/?!$&'()*+,;=:@~%", errors="surrogateescape")
     return f"{path}?{query}" if query else path
 
 
-def one_at_a_time(predictor: Predictor) -> Predictor:
-    """``predictor``, called by one thread at a time: a model need not be thread-safe."""
-    lock = threading.Lock()
-
-    def predict(msg: Any) -> Any:
-        with lock:
-            return predictor(msg)
-
-    return predict
-
-
-def main(predictor: Predictor | None = None, environ: Mapping[str, str] | None = None) -> int:
+def main(environ: Mapping[str, str] | None = None) -> int:
     """Serve the endpoint until SIGTERM or SIGINT.
 
     Args:
-        predictor: The model's predict function; ``app.model.predict`` if not given.
         environ: The environment to read settings from; ``os.environ`` if not given.
 
     Returns:
-        The exit status: 2 for a bad setting (reported on stderr in one line), else 0 once the
-        server has stopped (granian exits with 1 by itself when a worker keeps crashing).
+        The exit status: 2 for a bad setting or a port in use (reported on stderr in one line),
+        else 0 once the server has stopped (granian exits with 1 by itself when a worker keeps
+        failing, e.g. a model module that cannot be imported).
     """
     try:
         settings = load_settings(environ)
+        check_port_free(settings.host, settings.port)
     except ConfigError as e:
         print(f"python -m app: {e}", file=sys.stderr)
         return 2
-    config = {"MAX_CONTENT_LENGTH": settings.max_content_length, "PREDICTOR": predictor}
-
-    def build() -> Any:  # in each worker: the model (app.model) is imported there
-        app = create_app(config)
-        app.config["PREDICTOR"] = one_at_a_time(app.config["PREDICTOR"])
-        return app
-
-    serve(settings, build)
+    ready_workers = _shared_counter()
+    serve(settings, lambda: build_endpoint(settings, ready_workers))
     return 0
+
+
+def _shared_counter() -> Any:
+    """A counter the forked workers share, or None where the OS offers no shared semaphore
+    (then each worker reports its own readiness)."""
+    try:
+        return multiprocessing.Value("i", 0)
+    except OSError as e:  # no /dev/shm, say
+        print(f"python -m app: workers report readiness one by one ({e})", file=sys.stderr)
+        return None
+
+
+def build_endpoint(settings: Settings, ready_workers: Any = None) -> Any:
+    """The RSGI app of one worker: the model module imported and inspected, not yet loaded.
+
+    A model module that cannot be imported, or breaks the contract, ends the worker with the
+    reason on stderr (granian then stops: the orchestrator sees the container fail to start).
+    """
+    import json
+
+    from app.contract import ModelError, load_spec
+    from app.endpoint import Endpoint
+    from app.openapi import document
+    from app.runner import Runner
+
+    try:
+        spec = load_spec(settings.model_module)
+    except ModelError as e:
+        print(f"python -m app: {e}", file=sys.stderr, flush=True)
+        os._exit(3)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        print(
+            f"python -m app: the model module {settings.model_module} failed to import "
+            "(traceback above)",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(3)
+    openapi = json.dumps(document(spec), separators=(",", ":")).encode()
+    return Endpoint(
+        spec,
+        Runner(
+            spec,
+            settings.timeout,
+            settings.max_queue,
+            model_path=settings.model_path,
+            model_sha256=settings.model_sha256,
+            ready_workers=ready_workers,
+            workers=settings.workers,
+        ),
+        openapi,
+        settings.max_content_length,
+        settings.body_timeout,
+        AccessLog(spec.version),
+    )

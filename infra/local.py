@@ -2,8 +2,8 @@
 
 No registry and no cloud account: the image is built for the host's own platform (an ARM laptop
 never runs it under emulation), kept in the local image store, and run as one container published
-on localhost. `pulumi up` returns only when the container reports healthy (its /readyz answers: the model
-has loaded).
+on localhost. `pulumi up` returns only when the container reports healthy (its /readyz answers:
+the model has loaded).
 
 How a code change rolls out: `docker.Image` hashes the build context (honouring
 `app/.dockerignore`) on every run and rebuilds when it changed; for a local-only image its

@@ -8,6 +8,7 @@ than the limit.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -27,6 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 """The repository root: ``python -m app`` runs from here."""
 
 START_TIMEOUT = 10.0
+
+ECHO_MODEL = "tests.app.models.echo"
+"""The model the project's own tests serve: an echo of their own, so a user's ``app/model.py``
+never changes what they see."""
 
 
 def free_port() -> int:
@@ -52,7 +57,8 @@ class Server:
     """A ``python -m app`` (or other ``command``) subprocess serving on ``127.0.0.1:port``.
 
     Its stdout (the access log) and stderr go to files, never to pipes that could fill up and
-    stall it.
+    stall it. It runs in a session (process group) of its own, so ``stop`` and ``kill`` end its
+    workers with it: granian's workers outlive a main process killed alone.
     """
 
     def __init__(
@@ -62,7 +68,9 @@ class Server:
         self.stdout_path = tmp / f"server-{self.port}.out"
         self.stderr_path = tmp / f"server-{self.port}.err"
         full_env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARS}
-        full_env.update(HOST="127.0.0.1", PORT=str(self.port), WEB_CONCURRENCY="2")
+        full_env.update(
+            HOST="127.0.0.1", PORT=str(self.port), WEB_CONCURRENCY="2", MODEL_MODULE=ECHO_MODEL
+        )
         full_env.update(env or {})
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
@@ -71,6 +79,7 @@ class Server:
                 env=full_env,
                 stdout=out,
                 stderr=err,
+                start_new_session=True,
             )
 
     @property
@@ -81,20 +90,20 @@ class Server:
     def stdout(self) -> str:
         return self.stdout_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> Server:
-        """Poll ``/healthz`` until it answers 200; fail with the server's log if it never does."""
+    def wait_ready(self, timeout: float = START_TIMEOUT, path: str = "/readyz") -> Server:
+        """Poll ``path`` until it answers 200; fail with the server's log if it never does."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f"server exited with {self.process.returncode}:\n{self.stderr}")
             try:
-                if self.request("GET", "/healthz", timeout=1).status == 200:
+                if self.request("GET", path, timeout=1).status == 200:
                     return self
             except OSError:
                 pass
             time.sleep(0.05)
         self.stop()
-        pytest.fail(f"server did not answer /healthz within {timeout} s:\n{self.stderr}")
+        pytest.fail(f"server did not answer {path} within {timeout} s:\n{self.stderr}")
 
     def request(
         self,
@@ -132,7 +141,8 @@ class Server:
         )
 
     def stop(self, timeout: float = 15) -> int:
-        """SIGTERM, then wait; returns the exit status."""
+        """SIGTERM, then wait; returns the exit status. Whatever is left of the process group
+        (a worker the main process did not take down) is killed."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -141,6 +151,17 @@ class Server:
             self.process.kill()
             self.process.wait()
             raise
+        finally:
+            self.kill_group()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group and reap the main process."""
+        self.kill_group()
+        self.process.wait()
+
+    def kill_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def read_reply(sock: socket.socket) -> Reply:
@@ -172,7 +193,17 @@ _SERVER_VARS = {
     "PORT",
     "WEB_CONCURRENCY",
     "TIMEOUT",
+    "MAX_QUEUE",
+    "BODY_TIMEOUT",
+    "KEEPALIVE_TIMEOUT",
     "GRACEFUL_TIMEOUT",
     "MAX_CONTENT_LENGTH",
+    "MODEL_MODULE",
+    "MODEL_PATH",
+    "MODEL_SHA256",
+    "API_KEYS",
+    "METRICS_PORT",
+    "LOG_FORMAT",
     "LOG_LEVEL",
+    "PROMETHEUS_MULTIPROC_DIR",
 }

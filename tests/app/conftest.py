@@ -36,6 +36,4 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for srv in started:
-        if srv.process.poll() is None:
-            srv.process.kill()
-        srv.process.wait()
+        srv.kill()

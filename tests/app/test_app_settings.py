@@ -26,7 +26,11 @@ def test_defaults():
     assert settings.bind == "0.0.0.0:8080"
     assert settings.workers == server.default_workers()
     assert settings.timeout == 30
+    assert settings.max_queue == 16
+    assert settings.body_timeout == 15
+    assert settings.keepalive_timeout == 75
     assert settings.graceful_timeout == 10
+    assert settings.model_module == "app.model"
     assert settings.max_content_length == 1024 * 1024
     assert settings.log_level == "info"
 
@@ -38,8 +42,12 @@ def test_every_variable_is_read():
             "PORT": "9000",
             "WEB_CONCURRENCY": "3",
             "TIMEOUT": "120",
+            "MAX_QUEUE": "0",
+            "BODY_TIMEOUT": "5",
+            "KEEPALIVE_TIMEOUT": "90",
             "GRACEFUL_TIMEOUT": "25",
             "MAX_CONTENT_LENGTH": "10485760",
+            "MODEL_MODULE": "models.churn",
             "LOG_LEVEL": "WARNING",
         }
     )
@@ -48,8 +56,12 @@ def test_every_variable_is_read():
         port=9000,
         workers=3,
         timeout=120,
+        max_queue=0,
+        body_timeout=5,
+        keepalive_timeout=90,
         graceful_timeout=25,
         max_content_length=10485760,
+        model_module="models.churn",
         log_level="warning",
     )
 
@@ -75,6 +87,11 @@ def test_an_ipv6_host_is_bracketed_in_messages():
         ("WEB_CONCURRENCY", "four", "an integer from 1 to 256"),
         ("TIMEOUT", "0", "an integer from 1 to 3600"),
         ("GRACEFUL_TIMEOUT", "-1", "an integer from 0 to 3600"),
+        ("MAX_QUEUE", "-1", "an integer from 0 to 100000"),
+        ("BODY_TIMEOUT", "0", "an integer from 1 to 3600"),
+        ("KEEPALIVE_TIMEOUT", "1m", "an integer from 1 to 3600"),
+        ("MODEL_MODULE", "app/model.py", "a dotted module name such as app.model"),
+        ("MODEL_MODULE", "app..model", "a dotted module name such as app.model"),
         ("MAX_CONTENT_LENGTH", "1MB", "an integer from 1 to 2147483647"),
         ("MAX_CONTENT_LENGTH", "0", "an integer from 1 to 2147483647"),
         ("LOG_LEVEL", "verbose", "one of debug, info, warning, error, critical"),
@@ -184,10 +201,13 @@ def test_granian_options_for_containers():
         Settings(host="::", port=9000, workers=3, graceful_timeout=7, log_level="warning")
     )
     assert (options["address"], options["port"]) == ("::", 9000)
-    assert options["interface"] == Interfaces.WSGI
+    assert options["interface"] == Interfaces.RSGI
     assert options["workers"] == 3
-    assert options["blocking_threads"] == server.THREADS_PER_WORKER == 2
     assert options["http"] == HTTPModes.http1
+    # Idle keep-alive connections outlive the ALB's 60 s idle timeout (hyper's header read
+    # timeout also closes idle keep-alive connections: measured on granian 2.8.7, 30 s default).
+    assert options["http1_settings"].header_read_timeout == 75_000
+    assert options["backpressure"] == server.CONNECTIONS_PER_WORKER >= 4096
     assert options["workers_kill_timeout"] == 7
     assert options["respawn_failed_workers"] is True
     assert options["log_level"] == LogLevels.warning

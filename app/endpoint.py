@@ -1,0 +1,317 @@
+"""The HTTP contract, as an RSGI application (granian's native interface).
+
+Contract (existing clients depend on it):
+
+* ``GET /predict?msg=Hi`` and ``POST /predict`` with the JSON body ``{"msg": "Hi"}`` answer
+  200 ``{"response": "Hi", "success": true}``. ``msg`` comes from the JSON body when the request
+  has one, otherwise from the query string (for GET and POST alike). It is validated against
+  the model's input schema, if it declares one, before the model is called.
+* Every answer carries ``X-Model-Version``. Every answer is JSON; every error is
+  ``{"success": false, "error": "..."}``: 400 for a request without ``msg`` or with a body that
+  is not a JSON object (malformed, not UTF-8, NaN, cut short, a bad chunk), 404, 405 (with
+  ``Allow``), 408 for a body not received within ``BODY_TIMEOUT``, 413 for a body over
+  ``MAX_CONTENT_LENGTH``, 415 for a body that is not JSON, 422 for a ``msg`` the schema or the
+  model refuses, 500 when the model fails, 503 with ``Retry-After`` when the model is not
+  loaded yet or more requests wait for it than the queue holds, 504 when it overruns
+  ``TIMEOUT``.
+* ``GET /healthz`` (liveness) answers 200 at once while the process runs; ``GET /readyz``
+  answers 200 once the model has loaded in this worker, 503 before and after a failed load.
+  Neither waits for the model: this event loop answers them while the model thread runs.
+* ``GET /openapi.json``: the OpenAPI 3.1 description of all of it.
+
+The body is read in full here, in the event loop, within ``BODY_TIMEOUT``, before the model's
+queue is joined: a slow or broken client holds a coroutine, never the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pydantic
+
+from app import InputError
+from app.contract import ModelSpec, describe_errors
+from app.runner import ModelTimeoutError, NotReadyError, OverloadedError, Runner
+
+JSON = "application/json"
+
+ALLOWED = {
+    "/predict": ("GET", "POST"),
+    "/healthz": ("GET", "HEAD"),
+    "/readyz": ("GET", "HEAD"),
+    "/openapi.json": ("GET", "HEAD"),
+}
+
+RETRY_AFTER_SECONDS = 1
+"""What a 503 tells a client to wait; a load balancer's retry or a client's backoff takes over."""
+
+_MISSING: Any = object()
+
+
+class HTTPError(Exception):
+    """An answer other than 200: the status, the message for ``error`` and extra headers."""
+
+    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+class Endpoint:
+    """The RSGI application of one worker.
+
+    Args:
+        spec: The model, inspected (its schema and version are needed before it loads).
+        runner: The model's thread and queue.
+        openapi: The OpenAPI document, already encoded.
+        max_body: Largest request body in bytes.
+        body_timeout: Seconds a client has to send the whole body.
+        log: Called once per answer with (scope, status, bytes, seconds).
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        runner: Runner,
+        openapi: bytes,
+        max_body: int,
+        body_timeout: float,
+        log: Callable[[Any, int, int, float], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.runner = runner
+        self.openapi = openapi
+        self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.log = log
+        self.headers = [("content-type", JSON), ("x-model-version", spec.version)]
+        self._encode = json.JSONEncoder(allow_nan=False).encode
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Granian calls it as the worker starts: the model starts loading."""
+        self.runner.start(loop)
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Granian calls it as the worker stops."""
+        self.runner.stop()
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        started = time.perf_counter()
+        headers = self.headers
+        try:
+            path = scope.path
+            if path == "/predict" and scope.method in ("GET", "POST"):
+                status, body = 200, await self._predict(scope, proto)
+            elif path == "/healthz" and scope.method in ("GET", "HEAD"):
+                status, body = 200, b'{"status":"ok"}'
+            else:
+                status, body = 200, self._other(scope)
+        except HTTPError as e:
+            status = e.status
+            body = self._encode({"success": False, "error": e.message}).encode()
+            if e.headers:
+                headers = [*headers, *e.headers]
+        except Exception as e:  # a bug of ours: still a JSON answer, and a traceback in the log
+            status, body = 500, b'{"success":false,"error":"internal server error"}'
+            _log_exception(f"unhandled error on {scope.method} {scope.path}", e)
+        proto.response_bytes(status, headers, body)
+        if self.log is not None:
+            self.log(scope, status, len(body), time.perf_counter() - started)
+
+    async def _predict(self, scope: Any, proto: Any) -> bytes:
+        msg, from_query = await self._message(scope, proto)
+        try:
+            value = self.spec.validate(msg, from_query)
+        except pydantic.ValidationError as e:
+            raise HTTPError(422, describe_errors(e)) from None
+        try:
+            answer = await self.runner.predict(value)
+        except NotReadyError as e:
+            raise HTTPError(503, str(e), _RETRY) from None
+        except OverloadedError as e:
+            raise HTTPError(503, str(e), _RETRY) from None
+        except ModelTimeoutError as e:
+            raise HTTPError(504, str(e)) from None
+        except InputError as e:
+            raise HTTPError(422, str(e) or "the model refused this input") from None
+        except pydantic.ValidationError as e:  # the model validated part of msg itself
+            raise HTTPError(422, describe_errors(e)) from None
+        except BaseException as e:
+            _log_exception(f"the model failed on {scope.method} /predict", e)
+            raise HTTPError(
+                500, "the model failed on this input; the server log has the details"
+            ) from None
+        try:
+            return self._encode({"response": self.spec.serialise(answer), "success": True}).encode()
+        except (ValueError, TypeError, pydantic.ValidationError) as e:
+            _log_exception("the model's answer cannot be sent as JSON of its declared type", e)
+            raise HTTPError(
+                500, "the model's answer could not be sent; the server log has the details"
+            ) from None
+
+    async def _message(self, scope: Any, proto: Any) -> tuple[Any, bool]:
+        """``msg`` and whether it came from the query string."""
+        headers = scope.headers
+        length = headers.get("content-length")
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if (length is None or length == "0") and not chunked:
+            return _query_msg(scope.query_string), True
+        content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if content_type and not _is_json(content_type):
+            raise HTTPError(
+                415,
+                f"the body's Content-Type is {content_type!r}; send JSON with "
+                "'Content-Type: application/json' (curl: -H 'Content-Type: application/json')",
+            )
+        data = await self._body(proto, None if chunked else int(length))
+        try:
+            body = json.loads(
+                data.decode("utf-8"),
+                parse_constant=_reject_constant,
+                parse_float=_finite_float,
+            )
+        except UnicodeDecodeError as e:
+            raise HTTPError(400, f"the body is not UTF-8: {e.reason} at byte {e.start}") from None
+        except RecursionError:
+            raise HTTPError(400, "the body's JSON is nested too deeply") from None
+        except ValueError as e:
+            raise HTTPError(400, f"the body is not valid JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise HTTPError(
+                400, f'the body must be a JSON object like {{"msg": ...}}, not {_json_type(body)}'
+            )
+        if "msg" not in body:
+            raise HTTPError(400, _NO_MSG)
+        return body["msg"], False
+
+    async def _body(self, proto: Any, length: int | None) -> bytes:
+        """The whole body within ``body_timeout``; ``length`` is its Content-Length, if any."""
+        if length is not None and length > self.max_body:
+            raise HTTPError(413, f"the body is larger than the limit of {self.max_body} bytes")
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                if length is not None:
+                    # Granian raises if the client closes or breaks off before Content-Length
+                    # bytes have arrived.
+                    return await proto()
+                return await self._chunked(proto)
+        except TimeoutError:
+            raise HTTPError(
+                408, f"the body did not arrive within BODY_TIMEOUT={self.body_timeout:g} s"
+            ) from None
+        except HTTPError:
+            raise
+        except Exception as e:  # granian's RSGIProtocolClosed / RSGIProtocolError
+            raise HTTPError(400, f"the body could not be read ({e})") from None
+
+    async def _chunked(self, proto: Any) -> bytes:
+        """A chunked body, refused once it passes ``max_body`` (it has no length to check)."""
+        parts: list[bytes] = []
+        size = 0
+        ended = False
+        async for chunk in proto:
+            if not chunk:
+                # Granian's body iterator yields b"" where the stream ends, and also in place of
+                # a read error (src/rsgi/io.rs, __anext__): an empty chunk before the end is a
+                # malformed chunk or a client gone mid-body. A chunked body never has an empty
+                # data chunk of its own: a zero-size chunk is its end.
+                if ended:
+                    raise HTTPError(400, "the chunked body is malformed or was cut short")
+                ended = True
+                continue
+            if ended:
+                raise HTTPError(400, "the chunked body is malformed or was cut short")
+            size += len(chunk)
+            if size > self.max_body:
+                raise HTTPError(413, f"the body is larger than the limit of {self.max_body} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _other(self, scope: Any) -> bytes:
+        path = scope.path
+        allowed = ALLOWED.get(path)
+        if allowed is None:
+            raise HTTPError(
+                404,
+                f"no such path: {path} (the endpoints are /predict, /healthz, /readyz and "
+                "/openapi.json)",
+            )
+        if scope.method not in allowed:
+            raise HTTPError(
+                405,
+                f"method {scope.method} is not allowed on {path} (allowed: {', '.join(allowed)})",
+                (("allow", ", ".join(allowed)),),
+            )
+        if path == "/readyz":
+            problem = self.runner.not_ready()
+            if problem:
+                raise HTTPError(503, problem, _RETRY)
+            return b'{"status":"ready"}'
+        return self.openapi
+
+
+_RETRY = (("retry-after", str(RETRY_AFTER_SECONDS)),)
+
+_NO_MSG = (
+    "missing 'msg': send GET /predict?msg=... or POST /predict with the JSON body {\"msg\": ...}"
+)
+
+
+def _query_msg(query: str) -> Any:
+    if not query:
+        raise HTTPError(400, _NO_MSG)
+    if (
+        query.startswith("msg=")
+        and query.isascii()
+        and "&" not in query
+        and "%" not in query
+        and "+" not in query
+        and ";" not in query
+    ):
+        return query[4:]  # the usual ?msg=word, without the parser
+    # Decode strictly: a query string that is not UTF-8 is refused rather than handed to the
+    # model with U+FFFD in place of what the client sent.
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "the query string is not UTF-8 (percent-encode UTF-8 bytes)") from None
+    for key, value in pairs:
+        if key == "msg":
+            return value
+    raise HTTPError(400, _NO_MSG)
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == JSON or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", str: "a string", list: "an array"}.get(type(value), "a number")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _log_exception(what: str, error: BaseException) -> None:
+    import traceback
+
+    text = "".join(traceback.format_exception(error))
+    os.write(2, f"[{os.getpid()}] [ERROR] {what}\n{text}".encode("utf-8", "replace"))
