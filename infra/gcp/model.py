@@ -34,6 +34,8 @@ from infra.settings import EPHEMERAL_HEADROOM_GIB, MODEL_DIR, ModelSettings, Set
 # hundred for google-cloud-cli): it only makes two HTTPS requests. Runs as any non-root UID.
 FETCH_IMAGE = "curlimages/curl:8.11.1"
 FETCH_CONTAINER_NAME = "model-fetch"
+# The init container's own ephemeral storage (logs; curl writes nothing else outside the volume).
+FETCH_EPHEMERAL_STORAGE = "64Mi"
 MODEL_VOLUME = "model"
 # The Kubernetes service account the Pods run as when they fetch a model.
 MODEL_SERVICE_ACCOUNT = "model-reader"

@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from infra.gcp.labels import dns_label, k8s_label_value
 from infra.gcp.model import (
+    FETCH_EPHEMERAL_STORAGE,
     MODEL_SERVICE_ACCOUNT,
     MODEL_VOLUME,
     ephemeral_storage,
@@ -224,13 +225,16 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
     model = s.model
     init_containers = None
     if model.enabled:
-        # The model's volume counts against the Pod's ephemeral storage (the sum of its
-        # containers' limits; kubelet evicts a Pod that writes more), so the app container asks
-        # for it, and Autopilot provisions (and bills) it. The init container asks for the same
-        # resources: a Pod's effective request is the larger of its init and app containers', so
-        # the fetch adds nothing, and every container has limits equal to requests (Guaranteed).
+        # The model's volume counts against the Pod's ephemeral storage (the larger of its app
+        # containers' summed limits and any init container's; kubelet evicts a Pod that writes
+        # more), so the app container asks for it, and Autopilot provisions (and bills) it.
+        # The init container asks for the app's CPU and memory (a Pod's effective request is
+        # the larger of the two, so the fetch adds nothing; limits equal requests keep the Pod
+        # Guaranteed) but only a little ephemeral storage of its own: what it downloads is in
+        # the volume, and Autopilot's 10 GiB cap then holds for the app's request alone.
+        init_resources = {**resources, "ephemeral-storage": FETCH_EPHEMERAL_STORAGE}
         resources = {**resources, "ephemeral-storage": ephemeral_storage(model)}
-        init_containers = [fetch_container(model, resources, locked_down)]
+        init_containers = [fetch_container(model, init_resources, locked_down)]
         mounts.append(
             k8s.core.v1.VolumeMountArgs(name=MODEL_VOLUME, mount_path=MODEL_DIR, read_only=True)
         )
