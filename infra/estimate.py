@@ -29,7 +29,13 @@ from typing import Any
 import pulumi
 import yaml
 
-from infra.settings import GCP_PROJECT_ENV, PROJECT, Settings, load_settings
+from infra.settings import (
+    EPHEMERAL_HEADROOM_GIB,
+    GCP_PROJECT_ENV,
+    PROJECT,
+    Settings,
+    load_settings,
+)
 from infra.stackfiles import StackFileError, UnknownStackError, stack_config, stack_names
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
@@ -350,6 +356,7 @@ def _aws(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
             "GB-month",
         ),
     ]
+    items += _aws_model_storage(s, p)
     if s.aws.vpc_id:
         nat = (
             f"Existing VPC {s.aws.vpc_id}: its own NAT gateways, if any, bill to that VPC and are "
@@ -417,6 +424,7 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
                 "GiB-hour",
             ),
         ]
+        items += _autopilot_model_storage(s, p)
         notes += [
             "Autopilot bills the Pods' requests (general-purpose class), not nodes: system Pods "
             "and unused node space are free.",
@@ -427,6 +435,12 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
             "Autopilot Pod ephemeral storage is not priced (about 1 GiB per Pod by default; the "
             "stored price copies disagreed, so it is left out rather than guessed).",
         ]
+        if s.model.enabled:
+            notes[-1] = (
+                "Autopilot Pod ephemeral storage is priced because modelUri asks for room for the "
+                f"model (${p.usd('autopilot_ephemeral_storage_gib_hour')}/GiB-hour, an unconfirmed "
+                f"figure: see {_PRICES_PATH}); extra Pods add it too."
+            )
     else:
         machines = p.figures.get("machine_types") or {}
         if g.machine_type not in machines:
@@ -502,6 +516,40 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
         f"${p.usd('data_transfer_out_gib'):.2f}/GiB, Cloud Logging beyond its free allotment.",
     ]
     return items, notes
+
+
+def _aws_model_storage(s: Settings, p: _Prices) -> list[Item]:
+    """Fargate bills task ephemeral storage over the included 20 GB; modelStorageGiB adds it."""
+    gb = s.model.storage_gib
+    if not gb:
+        return []
+    n = s.min_replicas
+    return [
+        Item(
+            f"Fargate ephemeral storage over 20 GB ({n} tasks x {gb} GB for the model)",
+            p.usd("fargate_ephemeral_storage_gb_hour"),
+            n * gb * p.hours,
+            "GB-hour",
+        )
+    ]
+
+
+def _autopilot_model_storage(s: Settings, p: _Prices) -> list[Item]:
+    """With a model to fetch, each Pod requests its volume plus 1 GiB of ephemeral storage, and
+    Autopilot bills the request. (In Standard mode the volume is on the nodes' boot disks, which
+    are already priced.)"""
+    if not s.model.enabled:
+        return []
+    gib = s.model.storage_gib + EPHEMERAL_HEADROOM_GIB
+    n = s.min_replicas
+    return [
+        Item(
+            f"Autopilot Pod ephemeral storage ({n} Pods x {gib} GiB: the model's volume + 1 GiB)",
+            p.usd("autopilot_ephemeral_storage_gib_hour"),
+            n * gib * p.hours,
+            "GiB-hour",
+        )
+    ]
 
 
 def _local_notes(traffic: Traffic | None) -> list[str]:

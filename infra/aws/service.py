@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from infra.aws.edge import load_balancer
 from infra.aws.iam import roles
+from infra.aws.model import model_policy
 from infra.aws.network import network, security_groups
 from infra.aws.options import child, invoke
 from infra.aws.registry import image
@@ -106,6 +107,9 @@ class FargateService(pulumi.ComponentResource):
         execution_role, execution_policy, task_role = roles(
             self, name, provider, partition, caller.account_id
         )
+        model_read = []
+        if settings.model.enabled:
+            model_read = [model_policy(self, name, provider, partition, task_role, settings.model)]
         task = task_definition(
             self,
             name,
@@ -116,6 +120,7 @@ class FargateService(pulumi.ComponentResource):
             execution_role,
             execution_policy,
             task_role,
+            after=model_read,
         )
         service = _service(
             self,
@@ -188,7 +193,10 @@ def _service(
                 container_port=settings.container_port,
             )
         ],
-        health_check_grace_period_seconds=HEALTH_CHECK_GRACE_PERIOD_SECONDS,
+        # The start-up budget, when set: the ALB's failing checks of a task that is still
+        # loading its model are ignored that long.
+        health_check_grace_period_seconds=settings.server.startup_seconds
+        or HEALTH_CHECK_GRACE_PERIOD_SECONDS,
         deployment_minimum_healthy_percent=DEPLOYMENT_MINIMUM_HEALTHY_PERCENT,
         deployment_maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT,
         # A new image whose tasks keep failing is stopped after a few failures and the

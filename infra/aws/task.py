@@ -5,9 +5,16 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.edge import ALB_IDLE_TIMEOUT_SECONDS
+from infra.aws.edge import alb_timeouts
+from infra.aws.model import FETCH_CONTAINER_NAME, MODEL_VOLUME, fetch_container
 from infra.aws.options import child
-from infra.settings import READINESS_PATH, Settings
+from infra.settings import (
+    FARGATE_DEFAULT_EPHEMERAL_GIB,
+    MODEL_DIR,
+    READINESS_PATH,
+    Settings,
+    container_env,
+)
 
 # The container's name in the task definition; the service's load balancer block refers to it.
 CONTAINER_NAME = "app"
@@ -22,15 +29,19 @@ CONTAINER_HEALTH_START_PERIOD_SECONDS = 15
 # to finish in-flight requests; the ALB has stopped sending new ones by then.
 STOP_TIMEOUT_SECONDS = 30
 
-# Timeouts of the server, pinned against the ALB's idle timeout (edge.py, 60 s) rather than left
-# to the app's defaults, so the relationship is stated and tested here:
-# - the server keeps an idle keep-alive connection longer than the ALB does, so the ALB always
-#   closes first and never sends a request down a connection the server is closing (a 502);
-# - one prediction may run for less than the ALB's idle timeout: a response with no bytes for
-#   longer than that is cut off by the ALB with a 504, so the server's own limit answers first.
-SERVER_KEEPALIVE_TIMEOUT_SECONDS = 75
-REQUEST_TIMEOUT_SECONDS = 30
-assert REQUEST_TIMEOUT_SECONDS < ALB_IDLE_TIMEOUT_SECONDS < SERVER_KEEPALIVE_TIMEOUT_SECONDS
+
+def aws_container_env(settings: Settings) -> list[tuple[str, str]]:
+    """`container_env`, with TIMEOUT and KEEPALIVE_TIMEOUT pinned to agree with the ALB."""
+    timeout, _idle, keepalive = alb_timeouts(settings)
+    env = container_env(settings)
+    names = [n for n, _ in env]
+    pinned = [("TIMEOUT", str(timeout)), ("KEEPALIVE_TIMEOUT", str(keepalive))]
+    if "TIMEOUT" in names:  # set by timeoutSeconds: in its place
+        i = names.index("TIMEOUT")
+        return [*env[:i], *pinned, *env[i + 1 :]]
+    i = names.index("WEB_CONCURRENCY") + 1 if "WEB_CONCURRENCY" in names else 1
+    return [*env[:i], *pinned, *env[i:]]
+
 
 # The read-only root filesystem leaves one writable path, /tmp (Python's tempfile, for a model
 # library that wants one), backed by the task's ephemeral storage.
@@ -52,11 +63,32 @@ def task_definition(
     execution_role: aws.iam.Role,
     execution_policy: aws.iam.RolePolicyAttachment,
     task_role: aws.iam.Role,
+    after: list[pulumi.Resource] | None = None,
 ) -> aws.ecs.TaskDefinition:
-    """The Fargate task definition: one container, the image by digest, the stack's family."""
+    """The Fargate task definition: the app's container, the image by digest, the stack's family.
+
+    With `modelUri` set, a fetch container copies the model into a task volume first (see
+    `infra.aws.model`), and `modelStorageGiB` adds room to the task's ephemeral storage.
+    `after`: what the task definition waits for besides the execution role's policy (the task
+    role's read access to the model, so the first tasks do not start without it).
+    """
     container = container_definition(
         settings, image=image_ref, log_group=log_group.name, region=settings.aws.region
     )
+    containers = [container]
+    volumes = [aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)]
+    model = settings.model
+    if model.enabled:
+        fetch = fetch_container(settings, log_group=log_group.name, region=settings.aws.region)
+        containers = [fetch, container]
+        volumes.append(aws.ecs.TaskDefinitionVolumeArgs(name=MODEL_VOLUME))
+    storage = None
+    if model.storage_gib:
+        # Fargate's default 20 GiB holds the image layers and volumes; the model's room is on
+        # top of it (ECS allows 21-200 GiB; settings checked the sum).
+        storage = aws.ecs.TaskDefinitionEphemeralStorageArgs(
+            size_in_gib=FARGATE_DEFAULT_EPHEMERAL_GIB + model.storage_gib
+        )
     return aws.ecs.TaskDefinition(
         f"{name}-task",
         # Stable per stack: every deploy is a new revision of the same family.
@@ -73,12 +105,13 @@ def task_definition(
         execution_role_arn=execution_role.arn,
         task_role_arn=task_role.arn,
         # No host path: on Fargate the volume lives on the task's ephemeral storage.
-        volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)],
-        container_definitions=pulumi.Output.json_dumps([container]),
+        volumes=volumes,
+        ephemeral_storage=storage,
+        container_definitions=pulumi.Output.json_dumps(containers),
         # The role's ARN alone does not wait for its policy: without this, the first tasks
         # may start before the role may pull the image or write logs, and on destroy the
         # policy goes while the service's last tasks still log.
-        opts=child(parent, provider, depends_on=[execution_policy]),
+        opts=child(parent, provider, depends_on=[execution_policy, *(after or [])]),
     )
 
 
@@ -106,19 +139,18 @@ def container_definition(
         f"urllib.request.urlopen('http://127.0.0.1:{port}{READINESS_PATH}', "
         f"timeout={CONTAINER_HEALTH_TIMEOUT_SECONDS - 1})"
     )
-    return {
+    mounts = [{"sourceVolume": TMP_VOLUME, "containerPath": TMP_PATH, "readOnly": False}]
+    definition: dict[str, object] = {
         "name": CONTAINER_NAME,
         "image": image,
         "essential": True,
         "portMappings": [{"containerPort": port, "protocol": "tcp"}],
-        # The app listens on $PORT; WEB_CONCURRENCY is left to the app's own default.
-        "environment": [
-            {"name": "PORT", "value": str(port)},
-            {"name": "KEEPALIVE_TIMEOUT", "value": str(SERVER_KEEPALIVE_TIMEOUT_SECONDS)},
-            {"name": "TIMEOUT", "value": str(REQUEST_TIMEOUT_SECONDS)},
-        ],
+        # The app listens on $PORT; the server's settings and the model's path when set
+        # (infra.settings.container_env, the same on every target), and on aws the timeouts
+        # that must agree with the ALB's idle timeout (see alb_timeouts).
+        "environment": [{"name": n, "value": v} for n, v in aws_container_env(settings)],
         "readonlyRootFilesystem": True,
-        "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": TMP_PATH, "readOnly": False}],
+        "mountPoints": mounts,
         "stopTimeout": STOP_TIMEOUT_SECONDS,
         # ECS ignores the image's HEALTHCHECK; this one restarts a hung container even when the
         # ALB has already stopped sending it traffic.
@@ -127,7 +159,7 @@ def container_definition(
             "interval": CONTAINER_HEALTH_INTERVAL_SECONDS,
             "timeout": CONTAINER_HEALTH_TIMEOUT_SECONDS,
             "retries": CONTAINER_HEALTH_RETRIES,
-            "startPeriod": CONTAINER_HEALTH_START_PERIOD_SECONDS,
+            "startPeriod": settings.server.startup_seconds or CONTAINER_HEALTH_START_PERIOD_SECONDS,
         },
         "logConfiguration": {
             "logDriver": "awslogs",
@@ -138,3 +170,8 @@ def container_definition(
             },
         },
     }
+    if settings.model.enabled:
+        # The model, read-only, once the fetch container has copied it and exited 0.
+        mounts.append({"sourceVolume": MODEL_VOLUME, "containerPath": MODEL_DIR, "readOnly": True})
+        definition["dependsOn"] = [{"containerName": FETCH_CONTAINER_NAME, "condition": "SUCCESS"}]
+    return definition

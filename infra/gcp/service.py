@@ -7,6 +7,7 @@ import pulumi_gcp as gcp
 
 from infra.gcp.cluster import cluster, enable_apis, kubernetes_provider
 from infra.gcp.labels import gcp_label_value
+from infra.gcp.model import model_read_access
 from infra.gcp.nodes import node_service_account
 from infra.gcp.registry import registry
 from infra.gcp.workload import load_balancer_url, workload
@@ -58,9 +59,11 @@ class GkeService(pulumi.ComponentResource):
             self, name, provider, settings, apis, gcp_labels, node_account, node_role
         )
         k8s_provider, secret_kubeconfig = kubernetes_provider(self, name, settings, gke, node_pool)
-        ns, service = workload(
-            self, name, k8s_provider, settings, image_ref, after=[pull_access, image]
-        )
+        after: list[pulumi.Resource] = [pull_access, image]
+        if settings.model.enabled:
+            # The first Pods must not start before their service account may read the model.
+            after.append(model_read_access(self, name, provider, settings))
+        ns, service = workload(self, name, k8s_provider, settings, image_ref, after=after)
 
         self.url = service.status.apply(load_balancer_url)
         self.exports = {

@@ -3,13 +3,23 @@ HorizontalPodAutoscaler and a PodDisruptionBudget."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.gcp.labels import dns_label, k8s_label_value
-from infra.settings import LIVENESS_PATH, READINESS_PATH, Settings
+from infra.gcp.model import (
+    FETCH_EPHEMERAL_STORAGE,
+    MODEL_SERVICE_ACCOUNT,
+    MODEL_VOLUME,
+    ephemeral_storage,
+    fetch_container,
+    model_volume,
+    service_account,
+)
+from infra.settings import LIVENESS_PATH, MODEL_DIR, READINESS_PATH, Settings, container_env
 
 SERVICE_PORT = 80  # the load balancer's port; the URL has no port in it
 PORT_NAME = "http"
@@ -38,6 +48,17 @@ ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"  # a well-known node label
 # The namespace admits only Pods meeting the "restricted" Pod Security Standard, which the
 # Deployment does; a later change that weakens it is refused by the cluster, not shipped.
 POD_SECURITY_LABELS = {"pod-security.kubernetes.io/enforce": "restricted"}
+# The startup probe's period; with startupSeconds set its failure threshold covers the budget.
+STARTUP_PROBE_PERIOD_SECONDS = 3
+STARTUP_PROBE_FAILURES = 20  # 60 s, when startupSeconds is not set
+
+
+def deployment_timeouts(startup_seconds: int) -> pulumi.CustomTimeouts:
+    """How long `pulumi up` waits for the rollout: the defaults, plus the start-up budget."""
+    if not startup_seconds:
+        return DEPLOYMENT_TIMEOUTS
+    extra = math.ceil(startup_seconds / 60)
+    return pulumi.CustomTimeouts(create=f"{15 + extra}m", update=f"{10 + extra}m")
 
 
 def workload(
@@ -78,6 +99,8 @@ def workload(
     def meta(object_name: str = workload_name) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
 
+    if settings.model.enabled:
+        service_account(parent, name, k8s_provider, ns, labels)
     spec = _Workload(workload_name, image_ref, labels, selector, settings)
     deployment = k8s.apps.v1.Deployment(
         f"{name}-deployment",
@@ -100,7 +123,10 @@ def workload(
         ),
         opts=pulumi.ResourceOptions.merge(
             on_k8s,
-            pulumi.ResourceOptions(depends_on=after, custom_timeouts=DEPLOYMENT_TIMEOUTS),
+            pulumi.ResourceOptions(
+                depends_on=after,
+                custom_timeouts=deployment_timeouts(settings.server.startup_seconds),
+            ),
         ),
     )
     # Pulumi waits until the load balancer has an address before this resolves.
@@ -190,9 +216,50 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
     resources = {"cpu": f"{s.cpu * 1000 // 1024}m", "memory": f"{s.memory}Mi"}
     alive = k8s.core.v1.HTTPGetActionArgs(path=LIVENESS_PATH, port=PORT_NAME)
     ready = k8s.core.v1.HTTPGetActionArgs(path=READINESS_PATH, port=PORT_NAME)
+    locked_down = k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+    mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]
+    # The only writable path: the root filesystem is read-only.
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name="tmp",
+            empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT),
+        )
+    ]
+    model = s.model
+    init_containers = None
+    if model.enabled:
+        # The model's volume counts against the Pod's ephemeral storage (the larger of its app
+        # containers' summed limits and any init container's; kubelet evicts a Pod that writes
+        # more), so the app container asks for it, and Autopilot provisions (and bills) it.
+        # The init container asks for the app's CPU and memory (a Pod's effective request is
+        # the larger of the two, so the fetch adds nothing; limits equal requests keep the Pod
+        # Guaranteed) but only a little ephemeral storage of its own: what it downloads is in
+        # the volume, and Autopilot's 10 GiB cap then holds for the app's request alone.
+        init_resources = {**resources, "ephemeral-storage": FETCH_EPHEMERAL_STORAGE}
+        resources = {**resources, "ephemeral-storage": ephemeral_storage(model)}
+        init_containers = [fetch_container(model, init_resources, locked_down)]
+        mounts.append(
+            k8s.core.v1.VolumeMountArgs(name=MODEL_VOLUME, mount_path=MODEL_DIR, read_only=True)
+        )
+        volumes.append(model_volume(model))
+    startup_failures = (
+        math.ceil(s.server.startup_seconds / STARTUP_PROBE_PERIOD_SECONDS)
+        if s.server.startup_seconds
+        else STARTUP_PROBE_FAILURES
+    )
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=w.labels),
         spec=k8s.core.v1.PodSpecArgs(
+            # With a model to fetch, the Pod runs as the service account its bucket grants
+            # read access to (infra/gcp/model.py); it still gets no API token.
+            service_account_name=MODEL_SERVICE_ACCOUNT if model.enabled else None,
+            init_containers=init_containers,
             # The endpoint never calls the Kubernetes API; no token in the Pod to steal.
             automount_service_account_token=False,
             termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
@@ -221,14 +288,20 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
                             name=PORT_NAME, container_port=s.container_port, protocol="TCP"
                         )
                     ],
-                    env=[k8s.core.v1.EnvVarArgs(name="PORT", value=str(s.container_port))],
+                    # PORT, the server's settings and the model's path when set
+                    # (infra.settings.container_env, the same on every target).
+                    env=[k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in container_env(s)],
                     resources=k8s.core.v1.ResourceRequirementsArgs(
                         requests=resources, limits=resources
                     ),
-                    # Up to a minute to start and load the model; until then the other probes
-                    # wait, and a model that never loads gets its container restarted.
+                    # Up to a minute (or startupSeconds) to start and load the model; until then
+                    # the other probes wait, and a model that never loads gets its container
+                    # restarted.
                     startup_probe=k8s.core.v1.ProbeArgs(
-                        http_get=ready, period_seconds=3, timeout_seconds=2, failure_threshold=20
+                        http_get=ready,
+                        period_seconds=STARTUP_PROBE_PERIOD_SECONDS,
+                        timeout_seconds=2,
+                        failure_threshold=startup_failures,
                     ),
                     # Out of the load balancer after 3 failed checks (15 s), back after one.
                     readiness_probe=k8s.core.v1.ProbeArgs(
@@ -244,22 +317,10 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
                             sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SLEEP_SECONDS)
                         )
                     ),
-                    security_context=k8s.core.v1.SecurityContextArgs(
-                        run_as_non_root=True,
-                        allow_privilege_escalation=False,
-                        read_only_root_filesystem=True,
-                        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
-                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+                    security_context=locked_down,
+                    volume_mounts=mounts,
                 )
             ],
-            # The only writable path: the root filesystem is read-only.
-            volumes=[
-                k8s.core.v1.VolumeArgs(
-                    name="tmp",
-                    empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT),
-                )
-            ],
+            volumes=volumes,
         ),
     )

@@ -258,6 +258,16 @@ GCP_OUTPUTS: dict[str, Outputs] = {
     "kubernetes:core/v1:Service": _k8s_service,
 }
 GCP_CALLS: dict[str, CallResult] = {
+    # modelUri on gcp: the Workload Identity principal names the project by number.
+    "gcp:organizations/getProject:getProject": lambda args: {
+        "projectId": args.get("projectId", GCP_PROJECT),
+        "number": GCP_PROJECT_NUMBER,
+        "name": args.get("projectId", GCP_PROJECT),
+        "id": f"projects/{args.get('projectId', GCP_PROJECT)}",
+        "effectiveLabels": {},
+        "pulumiLabels": {},
+        "labels": {},
+    },
     "gcp:organizations/getClientConfig:getClientConfig": lambda args: {
         "accessToken": GCP_ACCESS_TOKEN,
         "project": GCP_PROJECT,

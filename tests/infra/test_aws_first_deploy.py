@@ -10,8 +10,11 @@ import pulumi
 import pytest
 
 from infra import aws as target
-from infra.aws.edge import ALB_IDLE_TIMEOUT_SECONDS
-from infra.aws.task import REQUEST_TIMEOUT_SECONDS, SERVER_KEEPALIVE_TIMEOUT_SECONDS
+from infra.aws.edge import (
+    ALB_IDLE_TIMEOUT_SECONDS,
+    REQUEST_TIMEOUT_SECONDS,
+    SERVER_KEEPALIVE_TIMEOUT_SECONDS,
+)
 from tests.harness import Rendered, run_stack
 from tests.infra import fakes
 
@@ -125,3 +128,11 @@ def test_both_roles_trust_ecs_tasks_of_this_account_only():
         assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": fakes.ACCOUNT}}, (
             name
         )
+
+
+def test_a_longer_timeout_raises_the_albs_idle_timeout_and_the_servers_keep_alive():
+    r = run_stack("dev", {"timeoutSeconds": 120})
+    env = environment(r)
+    idle = r.one(LB).inputs["idleTimeout"]
+    assert (int(env["TIMEOUT"]), idle, int(env["KEEPALIVE_TIMEOUT"])) == (120, 150, 165)
+    assert [n for n in env if n == "TIMEOUT"] == ["TIMEOUT"]  # once, not also from the key
