@@ -41,10 +41,20 @@ def task_definition(
     execution_role: aws.iam.Role,
     execution_policy: aws.iam.RolePolicyAttachment,
     task_role: aws.iam.Role,
+    secrets: dict[str, pulumi.Input[str]] | None = None,
+    after: list[pulumi.Resource] | None = None,
 ) -> aws.ecs.TaskDefinition:
-    """The Fargate task definition: one container, the image by digest, the stack's family."""
+    """The Fargate task definition: one container, the image by digest, the stack's family.
+
+    `secrets` maps environment variables to Secrets Manager `valueFrom` references; `after`
+    holds what the execution role needs before a task starts (the policy to read them).
+    """
     container = container_definition(
-        settings, image=image_ref, log_group=log_group.name, region=settings.aws.region
+        settings,
+        image=image_ref,
+        log_group=log_group.name,
+        region=settings.aws.region,
+        secrets=secrets,
     )
     return aws.ecs.TaskDefinition(
         f"{name}-task",
@@ -67,7 +77,7 @@ def task_definition(
         # The role's ARN alone does not wait for its policy: without this, the first tasks
         # may start before the role may pull the image or write logs, and on destroy the
         # policy goes while the service's last tasks still log.
-        opts=child(parent, provider, depends_on=[execution_policy]),
+        opts=child(parent, provider, depends_on=[execution_policy, *(after or [])]),
     )
 
 
@@ -77,6 +87,7 @@ def container_definition(
     image: pulumi.Input[str],
     log_group: pulumi.Input[str],
     region: str,
+    secrets: dict[str, pulumi.Input[str]] | None = None,
 ) -> dict[str, object]:
     """The one container of the task, in RegisterTaskDefinition's `containerDefinitions` form.
 
@@ -85,6 +96,8 @@ def container_definition(
         image: The image reference by digest.
         log_group: The CloudWatch log group name.
         region: The log group's region.
+        secrets: Environment variables ECS fills from Secrets Manager at task start, by name:
+            `valueFrom` (the secret's ARN); never the values themselves.
 
     Returns:
         A dict whose values may be Outputs; serialise it with `pulumi.Output.json_dumps`.
@@ -95,7 +108,7 @@ def container_definition(
         f"urllib.request.urlopen('http://127.0.0.1:{port}{READINESS_PATH}', "
         f"timeout={CONTAINER_HEALTH_TIMEOUT_SECONDS - 1})"
     )
-    return {
+    container: dict[str, object] = {
         "name": CONTAINER_NAME,
         "image": image,
         "essential": True,
@@ -123,3 +136,8 @@ def container_definition(
             },
         },
     }
+    if secrets:
+        container["secrets"] = [
+            {"name": env, "valueFrom": value_from} for env, value_from in sorted(secrets.items())
+        ]
+    return container
