@@ -151,6 +151,9 @@ API_KEY_MIN_LENGTH = 16
 # min 10) and the WAF developer guide, "Rate-based rule high-level settings". The program uses
 # the 60 s window, so requests per minute is the rule's Limit as is.
 RATE_LIMIT_MIN_PER_MINUTE = 10
+# Google-managed certificates (GKE's ManagedCertificate) take domain names of at most 63
+# characters. Source: the ManagedCertificate CRD (GoogleCloudPlatform/gke-managed-certs).
+MANAGED_CERT_MAX_DOMAIN = 63
 RATE_LIMIT_MAX_PER_MINUTE = 2_000_000_000
 
 
@@ -657,6 +660,13 @@ def _edge(config: pulumi.Config, read: _Reader, problems: _Problems, cloud: str)
             )
         if managed_rules:
             problems.add(k("managedRules"), managed_rules, "is for aws stacks only (AWS WAF)")
+        if domain and len(domain) > MANAGED_CERT_MAX_DOMAIN:
+            problems.add(
+                k("domain"),
+                domain,
+                f"must be at most {MANAGED_CERT_MAX_DOMAIN} characters on gcp (a Google-managed "
+                "certificate's limit for a domain name)",
+            )
 
     raw_keys = config.get("apiKeys")
     keys, encrypted = _api_keys(k("apiKeys"), "" if raw_keys is None else raw_keys, problems)

@@ -6,9 +6,10 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.gcp.cluster import cluster, enable_apis, kubernetes_provider
+from infra.gcp.edge import backend_config_annotations, ingress
 from infra.gcp.labels import gcp_label_value
 from infra.gcp.registry import registry
-from infra.gcp.workload import load_balancer_url, workload
+from infra.gcp.workload import SERVICE_PORT, load_balancer_url, workload
 from infra.settings import Settings
 
 
@@ -54,11 +55,35 @@ class GkeService(pulumi.ComponentResource):
         image, image_ref, pull_access = registry(self, name, provider, settings, apis)
         gke, node_pool = cluster(self, name, provider, settings, apis, gcp_labels)
         k8s_provider, secret_kubeconfig = kubernetes_provider(self, name, settings, gke, node_pool)
+        domain = settings.edge.domain
+        # With a domain, the Service sits behind the Ingress's HTTPS load balancer.
+        backend_config = settings.project
         ns, service = workload(
-            self, name, k8s_provider, settings, image_ref, after=[pull_access, image]
+            self,
+            name,
+            k8s_provider,
+            settings,
+            image_ref,
+            after=[pull_access, image],
+            service_annotations=backend_config_annotations(backend_config) if domain else None,
         )
-
-        self.url = service.status.apply(load_balancer_url)
+        extra_exports: dict[str, pulumi.Output] = {}
+        if domain:
+            extra_exports = ingress(
+                self,
+                name,
+                provider,
+                k8s_provider,
+                settings,
+                ns,
+                service.metadata.labels,
+                service,
+                backend_config,
+                SERVICE_PORT,
+            )
+            self.url = pulumi.Output.from_input(f"https://{domain}")
+        else:
+            self.url = service.status.apply(load_balancer_url)
         self.exports = {
             "url": self.url,
             "image": image_ref,
@@ -68,5 +93,6 @@ class GkeService(pulumi.ComponentResource):
             "namespace": ns,
             "service": service.metadata.name,
             "kubeconfig": secret_kubeconfig,
+            **extra_exports,
         }
         self.register_outputs(self.exports)

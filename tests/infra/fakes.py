@@ -243,9 +243,13 @@ AWS_OUTPUTS.update(
     }
 )
 
-AWS_CALLS: dict[str, CallResult] = {
+# Data sources only a stack with `domain` reads (a plain stack invokes AWS_CALLS alone).
+AWS_EDGE_CALLS: dict[str, CallResult] = {
     "aws:route53/getZone:getZone": _route53_zone,
     "aws:acm/getCertificate:getCertificate": _acm_certificate_lookup,
+}
+
+AWS_CALLS: dict[str, CallResult] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:ecr/getAuthorizationToken:getAuthorizationToken": _authorization_token,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
@@ -303,6 +307,34 @@ GCP_OUTPUTS: dict[str, Outputs] = {
     "gcp:artifactregistry/repository:Repository": _ar_repository,
     "kubernetes:core/v1:Service": _k8s_service,
 }
+GCP_STATIC_IP = "34.149.0.20"
+
+
+def _gcp_named(extra: dict[str, Any] | None = None) -> Outputs:
+    def outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        named = _gcp_autoname(name, inputs)
+        return {"name": named, "selfLink": f"https://compute.googleapis.com/compute/v1/projects/"
+                f"{GCP_PROJECT}/global/x/{named}", **(extra or {})}  # fmt: skip
+
+    return outputs
+
+
+def _k8s_autonamed(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    # pulumi-kubernetes names an object without metadata.name `<name>-<random>`.
+    metadata = dict(inputs.get("metadata") or {})
+    metadata.setdefault("name", f"{name}-5f3a9c1e")
+    return {"metadata": metadata}
+
+
+GCP_OUTPUTS.update(
+    {
+        "gcp:compute/globalAddress:GlobalAddress": _gcp_named({"address": GCP_STATIC_IP}),
+        "gcp:compute/securityPolicy:SecurityPolicy": _gcp_named(),
+        "gcp:compute/sSLPolicy:SSLPolicy": _gcp_named(),
+        "kubernetes:core/v1:Secret": _k8s_autonamed,
+    }
+)
+
 GCP_CALLS: dict[str, CallResult] = {
     "gcp:organizations/getClientConfig:getClientConfig": lambda args: {
         "accessToken": GCP_ACCESS_TOKEN,
@@ -364,4 +396,4 @@ LOCAL_OUTPUTS: dict[str, Outputs] = {
 LOCAL_CALLS: dict[str, CallResult] = {}
 
 FAKE_OUTPUTS: dict[str, Outputs] = {**COMMON_OUTPUTS, **AWS_OUTPUTS, **GCP_OUTPUTS, **LOCAL_OUTPUTS}
-FAKE_CALLS: dict[str, CallResult] = {**AWS_CALLS, **GCP_CALLS, **LOCAL_CALLS}
+FAKE_CALLS: dict[str, CallResult] = {**AWS_CALLS, **AWS_EDGE_CALLS, **GCP_CALLS, **LOCAL_CALLS}
