@@ -187,14 +187,21 @@ def manual_dns_records(
     """
     domain = settings.edge.domain
 
+    option = certificate.domain_validation_options.apply(
+        lambda options: (
+            options[0].resource_record_name,
+            options[0].resource_record_type,
+            options[0].resource_record_value,
+        )
+    )
+
     def records(args: list) -> list[dict[str, str]]:
-        options, lb_name = args
-        option = options[0]
+        (record_name, record_type, record_value), lb_name = args
         found = [
             {
-                "name": option.resource_record_name,
-                "type": option.resource_record_type,
-                "value": option.resource_record_value,
+                "name": record_name,
+                "type": record_type,
+                "value": record_value,
                 "why": "ACM validates the certificate with it; keep it, ACM renews with it",
             },
             {
@@ -218,4 +225,4 @@ def manual_dns_records(
         )
         return found
 
-    return pulumi.Output.all(certificate.domain_validation_options, lb.dns_name).apply(records)
+    return pulumi.Output.all(option, lb.dns_name).apply(records)
