@@ -264,13 +264,12 @@ def test_api_keys_reach_the_container_from_secrets_manager_and_nowhere_in_plaint
     policy = r.one(ROLE_POLICY)
     execution = next(res for res in r.of_type("aws:iam/role:Role") if "execution" in res.name)
     assert policy.inputs["role"] == execution.outputs["id"]
-    assert json.loads(policy.inputs["policy"])["Statement"] == [
-        {
-            "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": secret.outputs["arn"],
-        }  # fmt: skip
-    ]
+    statement = {
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": secret.outputs["arn"],
+    }
+    assert json.loads(policy.inputs["policy"])["Statement"] == [statement]
     assert policy.urn in r.one(TASK).dependencies
 
     assert everywhere(r) == []
