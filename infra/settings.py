@@ -151,6 +151,9 @@ API_KEY_MIN_LENGTH = 16
 # min 10) and the WAF developer guide, "Rate-based rule high-level settings". The program uses
 # the 60 s window, so requests per minute is the rule's Limit as is.
 RATE_LIMIT_MIN_PER_MINUTE = 10
+# Cloud Armor's throttle rule counts 1 to 1,000,000 requests per interval (the program uses 60 s).
+# Source: Cloud Armor docs, "Rate limiting overview".
+CLOUD_ARMOR_MAX_PER_MINUTE = 1_000_000
 # Google-managed certificates (GKE's ManagedCertificate) take domain names of at most 63
 # characters. Source: the ManagedCertificate CRD (GoogleCloudPlatform/gke-managed-certs).
 MANAGED_CERT_MAX_DOMAIN = 63
@@ -657,6 +660,13 @@ def _edge(config: pulumi.Config, read: _Reader, problems: _Problems, cloud: str)
                 rate_limit,
                 f"needs {k('domain')} on gcp: Cloud Armor limits requests at the HTTPS load "
                 "balancer that the domain brings (the default L4 load balancer has none)",
+            )
+        if rate_limit > CLOUD_ARMOR_MAX_PER_MINUTE:
+            problems.add(
+                k("rateLimitPerMinute"),
+                rate_limit,
+                f"must be at most {CLOUD_ARMOR_MAX_PER_MINUTE:,} on gcp (Cloud Armor's largest "
+                "throttle count)",
             )
         if managed_rules:
             problems.add(k("managedRules"), managed_rules, "is for aws stacks only (AWS WAF)")
