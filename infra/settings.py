@@ -15,7 +15,7 @@ import os
 import platform as host
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -168,7 +168,9 @@ class EdgeSettings:
         domain: The endpoint's host name (`model.example.com`); empty: the plain HTTP default.
         route53_zone_id: aws: the Route 53 hosted zone holding `domain`; empty: looked up.
         dns_zone: gcp: the Cloud DNS managed zone holding `domain`; empty: DNS is the user's.
-        api_keys: The keys, comma-joined, as a secret Output; None when no key is set.
+        read_api_keys: Reads the keys, comma-joined, as a secret Output (from
+            `require_secret`); None when no key is set. Called only when a component needs
+            them, so a run without resources (the estimate) creates no Output.
         api_key_count: How many keys are set (0 without keys, or when they are encrypted and
             only their presence is known, see `api_keys_encrypted`).
         api_keys_encrypted: The keys were read from a stack file without the Pulumi CLI
@@ -180,11 +182,18 @@ class EdgeSettings:
     domain: str = ""
     route53_zone_id: str = ""
     dns_zone: str = ""
-    api_keys: pulumi.Output[str] | None = None
+    read_api_keys: Callable[[], pulumi.Output[str]] | None = field(
+        default=None, repr=False, compare=False
+    )
     api_key_count: int = 0
     api_keys_encrypted: bool = False
     rate_limit_per_minute: int = 0
     managed_rules: bool = False
+
+    @property
+    def api_keys(self) -> pulumi.Output[str] | None:
+        """The keys, comma-joined, as a secret Output; None when no key is set."""
+        return self.read_api_keys() if self.read_api_keys is not None else None
 
     @property
     def has_api_keys(self) -> bool:
@@ -680,20 +689,23 @@ def _edge(config: pulumi.Config, read: _Reader, problems: _Problems, cloud: str)
 
     raw_keys = config.get("apiKeys")
     keys, encrypted = _api_keys(k("apiKeys"), "" if raw_keys is None else raw_keys, problems)
-    secret = None
+    read_secret = None
     if keys and not encrypted:
         if not pulumi.runtime.is_config_secret(k("apiKeys")):
             pulumi.log.warn(
                 f"{k('apiKeys')} is stored in plain text in the stack's file; set it with "
                 f"`pulumi config set --secret apiKeys 'KEY1,KEY2'` so it is encrypted"
             )
+
         # Read as a secret, so every resource input and output it reaches is a secret too.
-        secret = config.require_secret("apiKeys").apply(lambda v: ",".join(_split_keys(v)))
+        def read_secret() -> pulumi.Output[str]:
+            return config.require_secret("apiKeys").apply(lambda v: ",".join(_split_keys(v)))
+
     return EdgeSettings(
         domain=domain,
         route53_zone_id=route53_zone_id,
         dns_zone=dns_zone,
-        api_keys=secret,
+        read_api_keys=read_secret,
         api_key_count=len(keys),
         api_keys_encrypted=encrypted,
         rate_limit_per_minute=rate_limit,

@@ -79,7 +79,9 @@ def workload(
     api_keys_secret = None
     if settings.edge.api_keys is not None:
         # The keys as a Kubernetes Secret, auto-named (`api-keys-<random>`): pulumi-kubernetes
-        # replaces a Secret whose data changes, so new keys get a new name, the Deployment's
+        # replaces a Secret whose data changes (Secrets are immutable to it unless the provider's
+        # enableSecretMutable is on, which this program never sets), so new keys get a new name,
+        # the Deployment's
         # reference changes with it, and the Pods roll over to the new keys (env is read at
         # start). The value is a secret Output: encrypted in the state, never in the Pod spec.
         api_keys_secret = k8s.core.v1.Secret(

@@ -231,3 +231,9 @@ def test_the_crd_schemas_catch_a_misspelt_field():
     backend = Res(BACKEND_CONFIG, "b", "u", inputs, {})
     with pytest.raises(jsonschema.ValidationError):
         crd_valid(backend, "backendconfig-v1.json")
+
+
+def test_secrets_stay_immutable_so_new_keys_roll_the_pods():
+    r = render(apiKeys=f"{KEY_A},{KEY_B}")
+    provider = r.one("pulumi:providers:kubernetes")
+    assert "enableSecretMutable" not in provider.inputs
