@@ -83,13 +83,16 @@ def route53_zone(
 
 
 def certificate_issued(
-    parent: pulumi.ComponentResource, provider: aws.Provider, domain: str
+    parent: pulumi.ComponentResource, provider: aws.Provider, settings: Settings
 ) -> bool:
-    """Whether ACM in the provider's region holds an ISSUED certificate for `domain`."""
+    """Whether ACM in the provider's region holds an ISSUED certificate for `domain` that this
+    stack requested (found by the tags the provider puts on everything the stack makes, so a
+    certificate another stack or person requested for the same name does not count)."""
     try:
         aws.acm.get_certificate(
-            domain=domain,
+            domain=settings.edge.domain,
             statuses=[ISSUED],
+            tags=settings.labels,
             most_recent=True,
             opts=pulumi.InvokeOptions(parent=parent, provider=provider),
         )
@@ -139,7 +142,7 @@ def domain_certificate(
         )
         return Domain(certificate, validation.certificate_arn, zone_id)
 
-    if certificate_issued(parent, provider, domain):
+    if certificate_issued(parent, provider, settings):
         # The user's records validated since the last `pulumi up`: ACM says ISSUED, so this
         # wait returns at once; it is there so the listener never gets a pending certificate.
         validation = aws.acm.CertificateValidation(
@@ -220,9 +223,9 @@ def manual_dns_records(
             "until then. Add these records, wait until `dig CNAME <name>` shows them (ACM then "
             "issues within about 30 minutes), and run `pulumi up` again to turn HTTPS on"
         )
-        pulumi.log.warn(
-            f"{domain} is not in a Route 53 hosted zone of this account. {state}:\n{lines}"
-        )
+        # A warning until HTTPS is on (the user has something to do), a note afterwards.
+        say = pulumi.log.info if issued else pulumi.log.warn
+        say(f"{domain} is not in a Route 53 hosted zone of this account. {state}:\n{lines}")
         return found
 
     return pulumi.Output.all(option, lb.dns_name).apply(records)

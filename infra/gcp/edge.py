@@ -52,7 +52,11 @@ DNS_TTL_SECONDS = 300
 
 
 def security_policy(
-    parent: pulumi.ComponentResource, name: str, provider: gcp.Provider, settings: Settings
+    parent: pulumi.ComponentResource,
+    name: str,
+    provider: gcp.Provider,
+    settings: Settings,
+    compute_api: pulumi.Resource,
 ) -> gcp.compute.SecurityPolicy:
     """The Cloud Armor policy: throttle each client IP to rateLimitPerMinute, deny(429) above."""
     everyone = gcp.compute.SecurityPolicyRuleMatchArgs(
@@ -90,12 +94,16 @@ def security_policy(
                 match=everyone,
             ),
         ],
-        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=[compute_api]),
     )
 
 
 def static_address(
-    parent: pulumi.ComponentResource, name: str, provider: gcp.Provider, settings: Settings
+    parent: pulumi.ComponentResource,
+    name: str,
+    provider: gcp.Provider,
+    settings: Settings,
+    compute_api: pulumi.Resource,
 ) -> gcp.compute.GlobalAddress:
     """The reserved global IPv4 address the load balancer listens on and the domain points at."""
     return gcp.compute.GlobalAddress(
@@ -104,7 +112,10 @@ def static_address(
         address_type="EXTERNAL",
         ip_version="IPV4",
         opts=pulumi.ResourceOptions(
-            parent=parent, provider=provider, protect=settings.deletion_protection
+            parent=parent,
+            provider=provider,
+            protect=settings.deletion_protection,
+            depends_on=[compute_api],
         ),
     )
 
@@ -128,10 +139,15 @@ def ingress(
     service: k8s.core.v1.Service,
     backend_config_name: str,
     service_port: int,
+    compute_api: pulumi.Resource,
 ) -> dict[str, pulumi.Output]:
-    """The load balancer's Google and Kubernetes objects; returns the stack's extra exports."""
+    """The load balancer's Google and Kubernetes objects; returns the stack's extra exports.
+
+    `compute_api` is the Compute Engine API's enablement: the address, the SSL and security
+    policies are Compute Engine resources, and a new project has that API off.
+    """
     edge = settings.edge
-    on_gcp = pulumi.ResourceOptions(parent=parent, provider=provider)
+    on_gcp = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=[compute_api])
     on_k8s = pulumi.ResourceOptions(parent=parent, provider=k8s_provider)
     object_name = settings.project
 
@@ -140,9 +156,11 @@ def ingress(
             name=object_name, namespace=namespace, labels=labels, **extra
         )
 
-    address = static_address(parent, name, provider, settings)
+    address = static_address(parent, name, provider, settings, compute_api)
     armor = (
-        security_policy(parent, name, provider, settings) if edge.rate_limit_per_minute else None
+        security_policy(parent, name, provider, settings, compute_api)
+        if edge.rate_limit_per_minute
+        else None
     )
     ssl_policy = gcp.compute.SSLPolicy(
         f"{name}-tls",

@@ -80,6 +80,7 @@ class GkeService(pulumi.ComponentResource):
                 service,
                 backend_config,
                 SERVICE_PORT,
+                apis["compute.googleapis.com"],
             )
             self.url = pulumi.Output.from_input(f"https://{domain}")
         else:

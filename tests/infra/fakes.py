@@ -191,7 +191,8 @@ def _route53_zone(args: dict[str, Any]) -> Any:
 
 def _acm_certificate_lookup(args: dict[str, Any]) -> Any:
     domain = args.get("domain")
-    if domain not in ACM_ISSUED:
+    # Certificates this fake account holds carry the stack's tags (the provider's default_tags).
+    if domain not in ACM_ISSUED or not (args.get("tags") or {}).get("stack"):
         return {}, [("domain", f"no ACM Certificate matching domain ({domain}) found")]
     return {"id": _arn("acm", f"certificate/{_hex(domain, 8)}"), "domain": domain,
             "arn": _arn("acm", f"certificate/{_hex(domain, 8)}"), "status": "ISSUED"}  # fmt: skip

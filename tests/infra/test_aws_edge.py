@@ -225,6 +225,13 @@ def test_a_domain_outside_route53_gets_a_certificate_and_the_records_to_add_with
 def test_once_acm_has_issued_the_certificate_the_next_up_turns_https_on():
     fakes.ACM_ISSUED.add("model.elsewhere.org")
     r = render(domain="model.elsewhere.org")
+    (lookup,) = [c for c in r.calls if c.token == "aws:acm/getCertificate:getCertificate"]
+    assert lookup.args["statuses"] == ["ISSUED"]
+    assert lookup.args["tags"] == {
+        "project": "echo-service",
+        "stack": "dev",
+        "managed-by": "pulumi",
+    }
     validation = r.one(VALIDATION)
     assert "validationRecordFqdns" not in validation.inputs
     assert listeners(r)["https"].inputs["certificateArn"] == r.one(CERT).outputs["arn"]

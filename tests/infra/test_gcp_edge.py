@@ -98,6 +98,13 @@ def test_domain_puts_the_service_behind_an_https_load_balancer_on_a_static_addre
     assert address.inputs["addressType"] == "EXTERNAL" and address.inputs["ipVersion"] == "IPV4"
     assert not address.protect and not address.retain_on_delete
     assert address.parent == r.one("echo-service:gcp:GkeService").urn, "no Kubernetes owner"
+    compute_api = next(
+        res
+        for res in r.of_type("gcp:projects/service:Service")
+        if res.inputs["service"] == "compute.googleapis.com"
+    )
+    for res in (address, r.one(SSL_POLICY)):
+        assert compute_api.urn in res.dependencies
 
     service = r.one(SERVICE)
     assert service.inputs["spec"]["type"] == "ClusterIP"
