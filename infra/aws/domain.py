@@ -9,9 +9,12 @@ Two ways, chosen by where the domain's DNS lives:
   `pulumi up`.
 - Anywhere else: the program requests the certificate and prints (and exports as `dnsRecords`)
   the two records the user adds at their DNS host. It does NOT register a CertificateValidation
-  then: that resource would poll ACM for up to its create timeout (75 minutes by default in
-  terraform-provider-aws) while nobody can add the record, and fail the update at the end. Instead
-  each `pulumi up` asks ACM whether a certificate for the domain has been ISSUED: until it has, the
+  then: that resource only polls ACM until the certificate is ISSUED, for up to its create
+  timeout (75 minutes by default: terraform-provider-aws, internal/service/acm/
+  certificate_validation.go, `Create: schema.DefaultTimeout(75 * time.Minute)`; its delete is a
+  no-op), while nobody can add the record yet, and would then fail the update. Instead each
+  `pulumi up` asks ACM whether this stack's certificate for the domain (found by the stack's
+  tags) has been ISSUED: until it has, the
   load balancer keeps serving plain HTTP and `url` stays `http://<load balancer>`; the first
   `pulumi up` after the record validated adds the HTTPS listener and the redirect, and `url`
   becomes `https://<domain>`.
