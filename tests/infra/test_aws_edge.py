@@ -372,3 +372,13 @@ def test_a_rate_limit_outside_wafs_range_is_refused(limit: int):
 
 def test_a_zone_id_without_a_domain_is_refused():
     assert "needs echo-service:domain" in refusal(route53ZoneId="Z0GIVEN000000001")
+
+
+def test_a_preview_with_every_edge_key_renders():
+    r = run_stack(
+        "dev",
+        {"domain": "model.elsewhere.org", "apiKeys": KEY_A, "rateLimitPerMinute": 100,
+         "managedRules": True},
+        preview=True,
+    )  # fmt: skip
+    assert r.of_type(CERT) and r.of_type(WEB_ACL) and r.of_type(SECRET)

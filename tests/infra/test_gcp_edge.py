@@ -244,3 +244,9 @@ def test_secrets_stay_immutable_so_new_keys_roll_the_pods():
     r = render(apiKeys=f"{KEY_A},{KEY_B}")
     provider = r.one("pulumi:providers:kubernetes")
     assert "enableSecretMutable" not in provider.inputs
+
+
+def test_a_preview_with_every_edge_key_renders():
+    overrides = {**GCP, "domain": DOMAIN, "apiKeys": KEY_A, "rateLimitPerMinute": 100}
+    r = run_stack("gcp", overrides, preview=True)
+    assert r.of_type(INGRESS) and r.of_type(ARMOR) and r.of_type(SECRET)
