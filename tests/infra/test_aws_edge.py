@@ -86,6 +86,7 @@ def everywhere(r: Rendered) -> list[str]:
     found = []
     for res in r.resources:
         found += plaintext_leaks(res.inputs, (KEY_A, KEY_B), f"{res.type} {res.name} inputs")
+        found += plaintext_leaks(res.outputs, (KEY_A, KEY_B), f"{res.type} {res.name} outputs")
     for key, value in r.outputs.items():
         if key not in r.secret_outputs:
             found += plaintext_leaks(value, (KEY_A, KEY_B), f"output {key}")
