@@ -79,7 +79,9 @@ def route53_zone(
                 private_zone=False,
                 opts=pulumi.InvokeOptions(parent=parent, provider=provider),
             )
-        except Exception:  # "no matching hosted zone" is an answer here
+        # "No matching hosted zone" is an answer here; so, less helpfully, is "more than one"
+        # (two public zones of one name): README, Troubleshooting, says to set route53ZoneId.
+        except Exception:
             continue
         return zone.zone_id
     return ""
