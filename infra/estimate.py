@@ -396,6 +396,43 @@ def _aws(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
         )
     if s.aws.certificate_arn:
         notes.append("HTTPS: public ACM certificates are free; the ALB price is the same.")
+    edge_items, edge_notes = _aws_edge(s, p)
+    return items + edge_items, notes + edge_notes
+
+
+def _aws_edge(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
+    """The public edge's AWS charges: WAF web ACL and rules, the API keys' secret."""
+    edge = s.edge
+    items: list[Item] = []
+    notes: list[str] = []
+    if edge.web_acl:
+        rules = int(edge.rate_limit_per_minute > 0) + int(edge.managed_rules)
+        items += [
+            Item("WAF web ACL", p.usd("waf_web_acl_month"), 1, "web ACL-month"),
+            Item(f"WAF rules ({rules})", p.usd("waf_rule_month"), rules, "rule-month"),
+        ]
+        notes.append(
+            f"Traffic-dependent, not included: WAF inspects every request at "
+            f"${p.usd('waf_request_million'):.2f} per million (blocked ones too)."
+        )
+    if edge.has_api_keys:
+        items.append(
+            Item(
+                "Secrets Manager secret (API keys)",
+                p.usd("secrets_manager_secret_month"),
+                1,
+                "secret-month",
+            )
+        )
+        notes.append(
+            "Secrets Manager API calls: ECS reads the secret once per task start, at "
+            f"${p.usd('secrets_manager_api_10k'):.2f} per 10,000 calls: cents at most."
+        )
+    if edge.domain:
+        notes.append(
+            "domain: public ACM certificates are free; Route 53 answers alias queries to a load "
+            "balancer free of charge, and the hosted zone holding the domain is yours already."
+        )
     return items, notes
 
 
@@ -492,13 +529,15 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
             "GKE free tier: its $74.40 monthly credit covers one Autopilot or zonal cluster; it "
             "does not apply to a regional Standard cluster's fee.",
         ]
+    # With a domain the Ingress's HTTPS load balancer has two forwarding rules on its static
+    # address (443, and 80 for the redirect); the Service is no longer a LoadBalancer.
+    rules, rule_name = (
+        (2, "HTTPS load balancer forwarding rules (HTTPS and HTTP redirect)")
+        if s.edge.domain
+        else (1, "LoadBalancer Service forwarding rule")
+    )
     items += [
-        Item(
-            "LoadBalancer Service forwarding rule",
-            p.usd("forwarding_rule_hour"),
-            h,
-            "rule-hour",
-        ),
+        Item(rule_name, p.usd("forwarding_rule_hour"), rules * h, "rule-hour"),
         Item(
             f"Artifact Registry storage (~{ASSUMED_IMAGE_GB:g} GB image)",
             p.usd("artifact_registry_gb_month"),
@@ -515,6 +554,42 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
         f"${p.usd('lb_data_processed_gib'):.3f}/GiB, internet data transfer out "
         f"${p.usd('data_transfer_out_gib'):.2f}/GiB, Cloud Logging beyond its free allotment.",
     ]
+    edge_items, edge_notes = _gcp_edge(s, p)
+    return items + edge_items, notes + edge_notes
+
+
+def _gcp_edge(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
+    """The public edge's Google charges: the Cloud Armor policy and its rules."""
+    edge = s.edge
+    items: list[Item] = []
+    notes: list[str] = []
+    if edge.rate_limit_per_minute:
+        # The throttle rule and the default rule; Google may not bill the default one.
+        items += [
+            Item("Cloud Armor policy", p.usd("cloud_armor_policy_month"), 1, "policy-month"),
+            Item(
+                "Cloud Armor rules (throttle + default)",
+                p.usd("cloud_armor_rule_month"),
+                2,
+                "rule-month",
+            ),
+        ]
+        notes.append(
+            "Traffic-dependent, not included: Cloud Armor evaluates every request at "
+            f"${p.usd('cloud_armor_request_million'):.2f} per million. The Cloud Armor figures "
+            f"are unverified (no stored copy of Google's page was found): check {_PRICES_PATH}."
+        )
+    if edge.domain:
+        notes.append(
+            "domain: the Google-managed certificate and the SSL policy are free; the reserved "
+            "static address is not billed while the load balancer uses it (an unused reserved "
+            "address is)."
+        )
+        if edge.dns_zone:
+            notes.append(
+                f"Cloud DNS: queries for the record cost ${p.usd('cloud_dns_query_million'):.2f} "
+                f"per million; the managed zone {edge.dns_zone}'s own monthly fee is yours already."
+            )
     return items, notes
 
 

@@ -82,6 +82,20 @@ def docker_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+def _envs(settings: Settings) -> list[pulumi.Input[str]]:
+    """The container's environment: PORT, the server's settings and the model's path when set
+    (infra.settings.container_env, the same on every target), and API_KEYS when `apiKeys` is set.
+
+    Docker keeps a container's environment in its own configuration (`docker inspect` shows
+    it to anyone who may use the engine) and the provider keeps it in the stack's state; there
+    the keys stay encrypted, as the value is a secret Output and makes `envs` a secret.
+    """
+    envs: list[pulumi.Input[str]] = [f"{n}={v}" for n, v in container_env(settings)]
+    if settings.edge.api_keys is not None:
+        envs.append(pulumi.Output.concat("API_KEYS=", settings.edge.api_keys))
+    return envs
+
+
 class LocalService(pulumi.ComponentResource):
     """The endpoint as one container on the local Docker engine, published on localhost.
 
@@ -145,9 +159,7 @@ class LocalService(pulumi.ComponentResource):
             f"{name}-container",
             name=local_name,
             image=self.local_image.image_id,
-            # PORT, the server's settings and the model's path when set
-            # (infra.settings.container_env, the same on every target).
-            envs=[f"{n}={v}" for n, v in container_env(settings)],
+            envs=_envs(settings),
             mounts=mounts,
             ports=[
                 docker.ContainerPortArgs(

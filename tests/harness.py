@@ -109,7 +109,10 @@ class Recorder(pulumi_mocks.Mocks):
             raise AssertionError(
                 f"the program invoked {args.token}, which tests/infra/fakes.py lacks"
             )
-        return fake(args.args), []
+        # A fake answers with outputs, or with (outputs, failures) for a data source that
+        # finds nothing (the program sees the invoke fail, as the provider would make it).
+        result = fake(args.args)
+        return result if isinstance(result, tuple) else (result, [])
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -71,9 +71,13 @@ def load_balancer(
     alb_sg: aws.ec2.SecurityGroup,
     settings: Settings,
     routes: list[pulumi.Resource],
+    certificate_arn: pulumi.Input[str] | None = None,
 ) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup, list[aws.lb.Listener]]:
-    """The ALB, its target group, and its listeners: HTTP, or HTTPS plus a redirect from HTTP."""
-    certificate_arn = settings.aws.certificate_arn
+    """The ALB, its target group, and its listeners: HTTP, or HTTPS plus a redirect from HTTP.
+
+    HTTPS uses `certificate_arn` (the `domain`'s ACM certificate) or else `certificateArn`.
+    """
+    certificate_arn = certificate_arn or settings.aws.certificate_arn
     lb = aws.lb.LoadBalancer(
         f"{name}-alb",
         load_balancer_type="application",

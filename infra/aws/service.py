@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.domain import alias_record, domain_certificate, manual_dns_records
 from infra.aws.edge import load_balancer
 from infra.aws.iam import roles
 from infra.aws.model import model_policy
@@ -14,7 +15,9 @@ from infra.aws.network import network, security_groups
 from infra.aws.options import child, invoke
 from infra.aws.registry import image
 from infra.aws.scaling import autoscaling
+from infra.aws.secrets import API_KEYS_ENV, api_keys_secret
 from infra.aws.task import CONTAINER_NAME, task_definition
+from infra.aws.waf import web_acl
 from infra.settings import AwsSettings, Settings
 
 COMPONENT_TYPE = "echo-service:aws:FargateService"
@@ -85,9 +88,35 @@ class FargateService(pulumi.ComponentResource):
         image_ref = image(self, name, provider, settings)
         vpc_id, subnet_ids, routes = network(self, name, provider, aws_settings)
         alb_sg, task_sg, sg_rules = security_groups(self, name, provider, vpc_id, settings)
-        lb, target_group, listeners = load_balancer(
-            self, name, provider, vpc_id, subnet_ids, alb_sg, settings, routes
+        edge = settings.edge
+        # `domain`: an ACM certificate (unless certificateArn brings one); its ARN is None
+        # while it waits for DNS records the user adds by hand (see infra/aws/domain.py).
+        domain = (
+            domain_certificate(self, name, provider, settings)
+            if edge.domain and not aws_settings.certificate_arn
+            else None
         )
+        lb, target_group, listeners = load_balancer(
+            self,
+            name,
+            provider,
+            vpc_id,
+            subnet_ids,
+            alb_sg,
+            settings,
+            routes,
+            certificate_arn=domain.certificate_arn if domain else None,
+        )
+        https = bool(aws_settings.certificate_arn or (domain and domain.certificate_arn))
+        extra_exports: dict[str, pulumi.Output] = {}
+        if domain and domain.zone_id:
+            alias_record(self, name, provider, settings, domain.zone_id, lb)
+        elif domain:
+            extra_exports["dnsRecords"] = manual_dns_records(
+                domain.certificate, lb, settings, issued=domain.certificate_arn is not None
+            )
+        if edge.web_acl:
+            web_acl(self, name, provider, settings, lb)
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -110,6 +139,14 @@ class FargateService(pulumi.ComponentResource):
         model_read = []
         if settings.model.enabled:
             model_read = [model_policy(self, name, provider, partition, task_role, settings.model)]
+        secrets: dict[str, pulumi.Input[str]] = {}
+        secret_policies: list[pulumi.Resource] = []
+        if edge.api_keys is not None:
+            value_from, read_policy = api_keys_secret(
+                self, name, provider, settings, execution_role
+            )
+            secrets[API_KEYS_ENV] = value_from
+            secret_policies.append(read_policy)
         task = task_definition(
             self,
             name,
@@ -120,7 +157,8 @@ class FargateService(pulumi.ComponentResource):
             execution_role,
             execution_policy,
             task_role,
-            after=model_read,
+            secrets=secrets,
+            after=[*model_read, *secret_policies],
         )
         service = _service(
             self,
@@ -138,8 +176,10 @@ class FargateService(pulumi.ComponentResource):
         )
         autoscaling(self, name, provider, settings, cluster, service)
 
-        scheme = "https" if aws_settings.certificate_arn else "http"
-        self.url = pulumi.Output.concat(scheme, "://", lb.dns_name)
+        scheme = "https" if https else "http"
+        # On its own domain once HTTPS is on (the certificate names the domain, not the ALB).
+        host = edge.domain if https and edge.domain else lb.dns_name
+        self.url = pulumi.Output.concat(scheme, "://", host)
         self.image = image_ref
         self.cluster = cluster.name
         # Resolving the service's name also checks that the service really runs this program's
@@ -157,6 +197,7 @@ class FargateService(pulumi.ComponentResource):
             "logGroup": self.log_group,
             "loadBalancer": lb.dns_name,
             "region": pulumi.Output.from_input(aws_settings.region),
+            **extra_exports,
         }
         self.register_outputs(self.exports)
 

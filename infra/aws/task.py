@@ -63,17 +63,24 @@ def task_definition(
     execution_role: aws.iam.Role,
     execution_policy: aws.iam.RolePolicyAttachment,
     task_role: aws.iam.Role,
+    secrets: dict[str, pulumi.Input[str]] | None = None,
     after: list[pulumi.Resource] | None = None,
 ) -> aws.ecs.TaskDefinition:
     """The Fargate task definition: the app's container, the image by digest, the stack's family.
 
     With `modelUri` set, a fetch container copies the model into a task volume first (see
     `infra.aws.model`), and `modelStorageGiB` adds room to the task's ephemeral storage.
-    `after`: what the task definition waits for besides the execution role's policy (the task
-    role's read access to the model, so the first tasks do not start without it).
+    `secrets` maps environment variables to Secrets Manager `valueFrom` references. `after`: what
+    the task definition waits for besides the execution role's policy (the task role's read
+    access to the model, the execution role's to the secret), so the first tasks do not start
+    without them.
     """
     container = container_definition(
-        settings, image=image_ref, log_group=log_group.name, region=settings.aws.region
+        settings,
+        image=image_ref,
+        log_group=log_group.name,
+        region=settings.aws.region,
+        secrets=secrets,
     )
     containers = [container]
     volumes = [aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)]
@@ -121,6 +128,7 @@ def container_definition(
     image: pulumi.Input[str],
     log_group: pulumi.Input[str],
     region: str,
+    secrets: dict[str, pulumi.Input[str]] | None = None,
 ) -> dict[str, object]:
     """The one container of the task, in RegisterTaskDefinition's `containerDefinitions` form.
 
@@ -129,6 +137,8 @@ def container_definition(
         image: The image reference by digest.
         log_group: The CloudWatch log group name.
         region: The log group's region.
+        secrets: Environment variables ECS fills from Secrets Manager at task start, by name:
+            `valueFrom` (the secret's ARN); never the values themselves.
 
     Returns:
         A dict whose values may be Outputs; serialise it with `pulumi.Output.json_dumps`.
@@ -174,4 +184,8 @@ def container_definition(
         # The model, read-only, once the fetch container has copied it and exited 0.
         mounts.append({"sourceVolume": MODEL_VOLUME, "containerPath": MODEL_DIR, "readOnly": True})
         definition["dependsOn"] = [{"containerName": FETCH_CONTAINER_NAME, "condition": "SUCCESS"}]
+    if secrets:
+        definition["secrets"] = [
+            {"name": env, "valueFrom": value_from} for env, value_from in sorted(secrets.items())
+        ]
     return definition

@@ -23,6 +23,7 @@ from infra.settings import LIVENESS_PATH, MODEL_DIR, READINESS_PATH, Settings, c
 
 SERVICE_PORT = 80  # the load balancer's port; the URL has no port in it
 PORT_NAME = "http"
+API_KEYS_ENV = "API_KEYS"  # the variable the app reads its keys from (comma-separated)
 # A UID, not a name: kubelet can only check `runAsNonRoot` against a numeric user, and the image's
 # USER may be a name. Any non-root UID works: the image's files are world-readable and the app
 # writes only to /tmp.
@@ -68,14 +69,18 @@ def workload(
     settings: Settings,
     image_ref: pulumi.Output[str],
     after: list[pulumi.Resource],
+    service_annotations: dict[str, str] | None = None,
 ) -> tuple[pulumi.Output[str], k8s.core.v1.Service]:
     """The Kubernetes objects of the endpoint, in a namespace of their own.
 
     Args:
         after: What the Deployment waits for (the image, the nodes' pull access).
+        service_annotations: With `domain`, the Service sits behind the Ingress's load
+            balancer: a ClusterIP Service with these annotations (NEGs, BackendConfig).
+            None: the default LoadBalancer Service.
 
     Returns:
-        The namespace's name and the LoadBalancer Service.
+        The namespace's name and the Service.
     """
     on_k8s = pulumi.ResourceOptions(parent=parent, provider=k8s_provider)
     selector = {
@@ -101,7 +106,29 @@ def workload(
 
     if settings.model.enabled:
         service_account(parent, name, k8s_provider, ns, labels)
-    spec = _Workload(workload_name, image_ref, labels, selector, settings)
+    api_keys_secret = None
+    if settings.edge.api_keys is not None:
+        # The keys as a Kubernetes Secret, auto-named (`api-keys-<random>`): pulumi-kubernetes
+        # replaces a Secret whose data changes (Secrets are immutable to it unless the provider's
+        # enableSecretMutable is on, which this program never sets), so new keys get a new name,
+        # the Deployment's
+        # reference changes with it, and the Pods roll over to the new keys (env is read at
+        # start). The value is a secret Output: encrypted in the state, never in the Pod spec.
+        api_keys_secret = k8s.core.v1.Secret(
+            f"{name}-api-keys",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=ns, labels=labels),
+            type="Opaque",
+            string_data={API_KEYS_ENV: settings.edge.api_keys},
+            opts=on_k8s,
+        )
+    spec = _Workload(
+        workload_name,
+        image_ref,
+        labels,
+        selector,
+        settings,
+        api_keys_secret.metadata.name if api_keys_secret is not None else None,
+    )
     deployment = k8s.apps.v1.Deployment(
         f"{name}-deployment",
         metadata=meta(),
@@ -130,11 +157,16 @@ def workload(
         ),
     )
     # Pulumi waits until the load balancer has an address before this resolves.
+    service_meta = meta()
+    if service_annotations is not None:
+        service_meta = k8s.meta.v1.ObjectMetaArgs(
+            name=workload_name, namespace=ns, labels=labels, annotations=service_annotations
+        )
     service = k8s.core.v1.Service(
         f"{name}-service",
-        metadata=meta(),
+        metadata=service_meta,
         spec=k8s.core.v1.ServiceSpecArgs(
-            type="LoadBalancer",
+            type="LoadBalancer" if service_annotations is None else "ClusterIP",
             selector=selector,
             ports=[
                 k8s.core.v1.ServicePortArgs(
@@ -206,6 +238,25 @@ class _Workload:
     labels: dict[str, str]
     selector: dict[str, str]
     settings: Settings
+    api_keys_secret: pulumi.Input[str] | None = None
+
+
+def _env(w: _Workload) -> list[k8s.core.v1.EnvVarArgs]:
+    # PORT, the server's settings and the model's path when set (infra.settings.container_env,
+    # the same on every target), then the API keys from their Secret.
+    env = [k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in container_env(w.settings)]
+    if w.api_keys_secret is not None:
+        env.append(
+            k8s.core.v1.EnvVarArgs(
+                name=API_KEYS_ENV,
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                        name=w.api_keys_secret, key=API_KEYS_ENV
+                    )
+                ),
+            )
+        )
+    return env
 
 
 def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
@@ -288,9 +339,7 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
                             name=PORT_NAME, container_port=s.container_port, protocol="TCP"
                         )
                     ],
-                    # PORT, the server's settings and the model's path when set
-                    # (infra.settings.container_env, the same on every target).
-                    env=[k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in container_env(s)],
+                    env=_env(w),
                     resources=k8s.core.v1.ResourceRequirementsArgs(
                         requests=resources, limits=resources
                     ),

@@ -122,7 +122,8 @@ def test_a_local_file_absolute_or_relative_to_the_project(model_file):
         ("local", {"env": ["MAX_QUEUE=1"]}, "env", "use the maxQueue key"),
         ("local", {"env": ["MODEL_PATH=/x"]}, "env", "use the modelUri key"),
         ("local", {"env": ["MODEL_SHA256=x"]}, "env", "use the modelSha256 key"),
-        ("local", {"env": ["API_KEYS=k"]}, "env", "cannot be set here"),
+        ("local", {"env": ["API_KEYS=k"]}, "env", "use the apiKeys key instead"),
+        ("local", {"env": ["METRICS_PORT=9"]}, "env", "cannot be set here"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_key(stack, overrides, key, says):
@@ -181,3 +182,9 @@ def test_every_problem_is_reported_at_once():
     message = refusal("dev", {"modelUri": "gs://b/m", "workers": 0, "env": ["x=1"], "maxQueue": -5})
     for key in ("modelUri", "env", "maxQueue"):
         assert f"echo-service:{key}" in message
+
+
+def test_a_refused_env_entry_never_shows_its_value():
+    message = refusal("dev", {"env": ["API_KEYS=s3cr3t-value", "9BAD=tok-123", "HF_TOKEN"]})
+    assert "s3cr3t-value" not in message and "tok-123" not in message
+    assert "API_KEYS is set by the program: use the apiKeys key instead" in message
