@@ -6,8 +6,9 @@ the text format on that port at `/metrics`, aggregated across workers; `LOG_FORM
 JSON object a log line; with `CLOUDWATCH_EMF_NAMESPACE` set, each request's JSON access line also
 carries CloudWatch embedded metric format (EMF) fields: the metric `ModelInferenceTime`
 (Milliseconds) in that namespace, with the dimension `Service` set to `CLOUDWATCH_EMF_SERVICE`.
-Nothing here is sent anywhere unless `monitoring` (or `logFormat`) is set: without the keys a
-stack renders exactly as before.
+METRICS_PORT and LOG_FORMAT join the environment every target shares in
+`infra.settings.container_env`. Nothing here is sent anywhere unless `monitoring` (or `logFormat`)
+is set: without the keys a stack renders exactly as before.
 """
 
 from __future__ import annotations
@@ -54,21 +55,6 @@ CAPACITY_ALARM_MINUTES = 10
 SCRAPE_INTERVAL = "60s"
 UPTIME_PERIOD = "300s"
 UPTIME_REGIONS = ("USA", "EUROPE", "ASIA_PACIFIC")
-
-
-def container_env(settings: Settings) -> list[tuple[str, str]]:
-    """The container's observability environment, as (name, value) pairs; empty when all off.
-
-    `METRICS_PORT` with `monitoring`; `LOG_FORMAT` only when it is not the app's default (text),
-    so a stack without the keys keeps the environment it had.
-    """
-    o = settings.observability
-    env: list[tuple[str, str]] = []
-    if o.monitoring:
-        env.append(("METRICS_PORT", str(o.metrics_port)))
-    if o.log_format != "text":
-        env.append(("LOG_FORMAT", o.log_format))
-    return env
 
 
 def emf_env(settings: Settings) -> list[tuple[str, str]]:

@@ -200,8 +200,10 @@ def alerting(
             )
         )
 
-    # The public address, once the load balancer has one (empty in a first preview).
+    # The public address, once the load balancer has one (empty in a first preview), or the
+    # domain over HTTPS when `domain` is set.
     host = url.apply(lambda u: u.removeprefix("http://").removeprefix("https://"))
+    https = bool(settings.edge.domain)
     gcp.monitoring.UptimeCheckConfig(
         f"{name}-uptime",
         display_name=f"{settings.name} readiness",
@@ -209,7 +211,11 @@ def alerting(
         period=UPTIME_PERIOD,
         selected_regions=list(UPTIME_REGIONS),
         http_check=gcp.monitoring.UptimeCheckConfigHttpCheckArgs(
-            path=READINESS_PATH, port=80, request_method="GET", use_ssl=False
+            path=READINESS_PATH,
+            port=443 if https else 80,
+            request_method="GET",
+            use_ssl=https,
+            validate_ssl=https,
         ),
         monitored_resource=gcp.monitoring.UptimeCheckConfigMonitoredResourceArgs(
             type="uptime_url",

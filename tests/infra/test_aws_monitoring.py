@@ -43,6 +43,7 @@ SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 CLUSTER = "aws:ecs/cluster:Cluster"
 
 ON = {"monitoring": True}
+EMF_ENV = ("CLOUDWATCH_EMF_NAMESPACE", "CLOUDWATCH_EMF_SERVICE")
 FULL = {"monitoring": True, "alertEmail": "ops@example.com", "requestsPerReplica": 600}
 INSIGHTS = {**FULL, "containerInsights": True}
 
@@ -236,14 +237,15 @@ def test_without_the_keys_the_dev_stack_renders_no_monitoring_and_the_same_conta
     assert not r.of_type(ALARM) and not r.of_type(DASHBOARD) and not r.of_type(TOPIC)
     assert len(r.of_type(SCALING_POLICY)) == 1
     assert "alarms" not in r.one(SERVICE).inputs
-    assert container(r)["environment"] == [{"name": "PORT", "value": "8080"}]
+    names = {e["name"] for e in container(r)["environment"]}
+    assert not names & {"METRICS_PORT", "LOG_FORMAT", *EMF_ENV}
     assert [p["containerPort"] for p in ints(container(r)["portMappings"])] == [8080]
 
 
-def test_log_format_json_alone_sets_only_log_format():
+def test_log_format_json_alone_adds_only_log_format():
     r = render({"logFormat": "json"})
     assert container(r)["environment"] == [
-        {"name": "PORT", "value": "8080"},
+        *container(render())["environment"],
         {"name": "LOG_FORMAT", "value": "json"},
     ]
     assert not r.of_type(ALARM)
@@ -254,13 +256,12 @@ def test_log_format_json_alone_sets_only_log_format():
 
 def test_monitoring_sets_the_metrics_port_and_the_emf_settings_in_the_container():
     r = render({**ON, "metricsPort": 9100})
-    env = {e["name"]: e["value"] for e in container(r)["environment"]}
-    assert env == {
-        "PORT": "8080",
-        "METRICS_PORT": "9100",
-        "CLOUDWATCH_EMF_NAMESPACE": EMF_NAMESPACE,
-        "CLOUDWATCH_EMF_SERVICE": "echo-service-dev",
-    }
+    assert container(r)["environment"] == [
+        *container(render())["environment"],
+        {"name": "METRICS_PORT", "value": "9100"},
+        {"name": "CLOUDWATCH_EMF_NAMESPACE", "value": EMF_NAMESPACE},
+        {"name": "CLOUDWATCH_EMF_SERVICE", "value": "echo-service-dev"},
+    ]
 
 
 @pytest.mark.parametrize("overrides", [FULL, {**FULL, "metricsPort": 8081}])

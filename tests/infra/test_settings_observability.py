@@ -58,6 +58,9 @@ def test_the_keys_are_read():
          "echo-service:metricsPort = 9000: must differ from localPort (9000)"),
         ("dev", {"logFormat": "xml"}, "echo-service:logFormat = 'xml': must be text or json"),
         ("dev", {"monitoring": "yes"}, "echo-service:monitoring = 'yes': must be true or false"),
+        ("dev", {"logFormat": "json", "env": ["LOG_FORMAT=json"]},
+         "echo-service:logFormat = 'json': is set twice"),
+        ("dev", {"env": ["CLOUDWATCH_EMF_NAMESPACE=x"]}, "it cannot be set here"),
     ],
 )  # fmt: skip
 def test_bad_values_are_refused_naming_key_value_and_what_is_allowed(stack, overrides, expected):
