@@ -744,3 +744,19 @@ def test_the_smoke_points_at_files_the_repository_has():
     assert "app/endpoint.py" in named
     missing = {name for name in named if not (ROOT / name).exists()}
     assert not missing, f"infra/smoke.py names files that do not exist: {missing}"
+
+
+def test_the_key_opens_a_real_endpoint_with_api_keys(tmp_path, fast_backoff, capsys):
+    env = {"WEB_CONCURRENCY": "1", "API_KEYS": f"other-key,{KEY}"}
+    server = Server(tmp_path, env).wait_ready()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        assert smoke.main([url, "--timeout", "10"]) == 1
+        refused = capsys.readouterr().err
+        assert "status 401: the endpoint refused the request for want of a valid API key" in refused
+        assert smoke.main([url, "--timeout", "10", "--api-key", KEY]) == 0
+        captured = capsys.readouterr()
+        assert "all 8 checks passed" in captured.out
+        assert KEY not in captured.out + captured.err
+    finally:
+        server.stop()
