@@ -350,9 +350,13 @@ def choose_inputs(document: Any, given: Given | None) -> Inputs | str:
             )
         if query_is_json:
             return Inputs(value, source, _compact(value), None, takes_text)
-        if param is not None and isinstance(value, str):
+        if param is None:
+            why = "the OpenAPI document describes no query parameter msg"
+            return Inputs(value, source, None, why, takes_text)
+        if isinstance(value, str):
             return Inputs(value, source, value, None, takes_text)
-        return Inputs(value, source, None, "the query parameter msg takes text", takes_text)
+        why = "--input is not text, and the model's query parameter msg takes text"
+        return Inputs(value, source, None, why, takes_text)
 
     if document is None:
         return (
