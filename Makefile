@@ -71,8 +71,9 @@ serve: venv ## Run the endpoint on this machine with the production server (PORT
 	@$(BIN)/python -m app
 
 # No preflight: the smoke needs no Docker, and says itself when the Pulumi CLI is missing.
-smoke: venv ## Check the deployed endpoint's contract: /healthz, GET and POST /predict (STACK=local|dev|gcp)
-	@$(BIN)/python -m infra.smoke --stack $(STACK)
+# URL= checks that address (e.g. `make serve`'s); without it, the stack's url output.
+smoke: venv ## Check a live endpoint with its model's example input (URL=http://... or STACK=local|dev|gcp; ARGS="--input JSON"; key: env ECHO_API_KEY)
+	@$(BIN)/python -m infra.smoke $(if $(URL),'$(URL)',--stack $(STACK)) $(ARGS)
 
 # No preflight: following a cloud stack's logs needs no Docker; each CLI missing is named.
 logs: venv ## Follow the deployed stack's logs: aws logs tail, kubectl logs or docker logs (STACK=local|dev|gcp)
