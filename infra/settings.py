@@ -155,6 +155,11 @@ STANDARD_NODE_RESERVED_GIB = 10
 # The app's own bounds (app/server.py): WEB_CONCURRENCY 1-256, TIMEOUT 1-3600 s, MAX_QUEUE
 # 0-100000. 0 (workers, timeoutSeconds) and -1 (maxQueue) leave the app's own default.
 MAX_WORKERS = 256
+# The app's own memory before any model: its main process and each worker, resident set size
+# measured on loopback (README, "Sizing memory and workers": 31 MB and 42-45 MB with the echo,
+# Python 3.11, granian 2.8.7, pydantic 2.14), rounded up. A model adds its own weight per worker.
+RUNTIME_MAIN_MIB = 32
+RUNTIME_WORKER_MIB = 45
 MAX_TIMEOUT_SECONDS = 3600
 MAX_QUEUE = 100_000
 # The start-up budget. ECS container health checks allow a start period of 0-300 s
@@ -836,6 +841,7 @@ def load_settings(
         platform = host_platform()
 
     model, server = _model_and_server(read, problems, cloud, gke_mode, node_disk_size_gb)
+    _workers_fit(problems, read.key, server.workers, memory)
     edge = _edge(config, read, problems, cloud)
     if observability.log_format != "text" and "LOG_FORMAT" in dict(server.env):
         problems.add(
@@ -1328,6 +1334,19 @@ def _model_storage(
                 f"on gcp with modelUri set must be from 1 to {most} GiB, at least the model "
                 f"file's size ({where})",
             )
+
+
+def _workers_fit(problems: _Problems, k: Callable[[str], str], workers: int, memory: int) -> None:
+    """`workers` copies of the runtime alone must fit in `memory`, before any model's weight."""
+    if workers and RUNTIME_MAIN_MIB + workers * RUNTIME_WORKER_MIB > memory:
+        most = max(0, (memory - RUNTIME_MAIN_MIB) // RUNTIME_WORKER_MIB)
+        problems.add(
+            k("workers"),
+            workers,
+            f"does not fit in memory = {memory} MiB: the server's main process takes about "
+            f"{RUNTIME_MAIN_MIB} MiB and each worker about {RUNTIME_WORKER_MIB} MiB before any "
+            f"model is loaded, so at most {most} workers fit; raise memory or lower workers",
+        )
 
 
 def _env(read: _Reader, problems: _Problems) -> tuple[tuple[str, str], ...]:
