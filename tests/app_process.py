@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -233,3 +234,35 @@ _SERVER_VARS = {
     "CLOUDWATCH_EMF_NAMESPACE",
     "CLOUDWATCH_EMF_SERVICE",
 }
+
+
+SCHEMATHESIS = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+"""schemathesis's command, installed beside the running Python (requirements-dev.txt)."""
+
+
+def fuzz(base_url: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """Run schemathesis against ``base_url``'s ``/openapi.json`` with every check, seeded.
+
+    It writes its reports and its example database under ``workdir``, never in the project.
+    """
+    return subprocess.run(
+        [
+            SCHEMATHESIS or "schemathesis",
+            "run",
+            f"{base_url}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "40",
+            "--seed",
+            "1",
+            "--no-color",
+            "--report-dir",
+            str(workdir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=workdir,
+        env={**os.environ, "HOME": str(workdir)},
+    )

@@ -97,17 +97,7 @@ def deployment_alarms(
     target = {"LoadBalancer": lb.arn_suffix, "TargetGroup": target_group.arn_suffix}
 
     def alb(query_id: str, metric: str) -> Query:
-        return Query(
-            id=query_id,
-            metric=Metric(
-                namespace=ALB_NAMESPACE,
-                metric_name=metric,
-                dimensions=target,
-                period=PERIOD_SECONDS,
-                stat="Sum",
-            ),
-            return_data=False,
-        )
+        return _query(query_id, ALB_NAMESPACE, metric, target, "Sum")
 
     errors = aws.cloudwatch.MetricAlarm(
         f"{name}-5xx-rate",
@@ -196,17 +186,7 @@ def capacity_alarms(
     service = {"ClusterName": cluster.name, "ServiceName": service_name}
 
     def insights(query_id: str, metric: str) -> Query:
-        return Query(
-            id=query_id,
-            metric=Metric(
-                namespace=INSIGHTS_NAMESPACE,
-                metric_name=metric,
-                dimensions=service,
-                period=PERIOD_SECONDS,
-                stat="Average",
-            ),
-            return_data=False,
-        )
+        return _query(query_id, INSIGHTS_NAMESPACE, metric, service, "Average")
 
     alarms.append(
         aws.cloudwatch.MetricAlarm(
@@ -394,3 +374,20 @@ def dashboard_body(
             }
         )
     return {"widgets": body}
+
+
+def _query(
+    query_id: str, namespace: str, metric: str, dimensions: dict[str, Any], stat: str
+) -> Query:
+    """One metric of a metric-math alarm, read but not itself alarmed on."""
+    return Query(
+        id=query_id,
+        metric=Metric(
+            namespace=namespace,
+            metric_name=metric,
+            dimensions=dimensions,
+            period=PERIOD_SECONDS,
+            stat=stat,
+        ),
+        return_data=False,
+    )

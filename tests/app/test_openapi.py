@@ -3,17 +3,12 @@ endpoint fuzzed from it with schemathesis: no 5xx, no answer that breaks the doc
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from openapi_spec_validator import validate
 
 from app.contract import load_spec
 from app.openapi import document
+from tests.app_process import SCHEMATHESIS, fuzz
 
 MODELS = [
     "tests.app.models.echo",
@@ -63,9 +58,6 @@ def test_the_server_serves_the_same_document(server):
     assert json.loads(reply.body) == document(load_spec("tests.app.models.echo"))
 
 
-SCHEMATHESIS = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
-
-
 @pytest.mark.skipif(SCHEMATHESIS is None, reason="schemathesis is in requirements-dev.txt")
 @pytest.mark.parametrize(
     "module", ["tests.app.models.echo", "tests.app.models.iris_like", "tests.app.models.numbers"]
@@ -74,36 +66,7 @@ def test_fuzzing_the_running_endpoint_from_its_document_finds_nothing(
     start_server, tmp_path, module
 ):
     srv = start_server({"MODEL_MODULE": module}).wait_ready()
-    result = subprocess.run(
-        [
-            SCHEMATHESIS,
-            "run",
-            f"http://127.0.0.1:{srv.port}/openapi.json",
-            "--checks",
-            "all",
-            "--max-examples",
-            "40",
-            "--seed",
-            "1",
-            "--no-color",
-            "--report-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
+    result = fuzz(f"http://127.0.0.1:{srv.port}", tmp_path)
     assert result.returncode == 0, result.stdout[-4000:]
     assert "No issues found" in result.stdout
     assert "Traceback" not in srv.stderr
-
-
-def test_the_envelope_never_takes_the_name_of_a_model_schema():
-    doc = document(load_spec("examples.iris.model"))
-    schemas = doc["components"]["schemas"]
-    assert schemas["Prediction"]["required"] == ["species", "probability"]  # the model's own
-    envelope = schemas["PredictionEnvelope"]["properties"]["response"]
-    assert envelope == {"$ref": "#/components/schemas/Prediction"}
-    validate(doc)

@@ -5,7 +5,6 @@ a fuzz run and the smoke check against it."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 pytest.importorskip("sklearn", reason="scikit-learn is in requirements-dev.txt")
 
-from tests.app_process import REPO, Server
+from tests.app_process import REPO, SCHEMATHESIS, Server, fuzz
 
 EXAMPLE = REPO / "examples" / "iris"
 FLOWER = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -107,30 +106,7 @@ def test_the_smoke_check_passes_against_the_example(iris):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-SCHEMATHESIS = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
-
-
 @pytest.mark.skipif(SCHEMATHESIS is None, reason="schemathesis is in requirements-dev.txt")
 def test_fuzzing_the_example_from_its_document_finds_nothing(iris, tmp_path):
-    done = subprocess.run(
-        [
-            SCHEMATHESIS,
-            "run",
-            f"http://127.0.0.1:{iris.port}/openapi.json",
-            "--checks",
-            "all",
-            "--max-examples",
-            "40",
-            "--seed",
-            "1",
-            "--no-color",
-            "--report-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
+    done = fuzz(f"http://127.0.0.1:{iris.port}", tmp_path)
     assert done.returncode == 0, done.stdout[-4000:]
