@@ -536,6 +536,15 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as e:
         print(f"python -m app: {e}", file=sys.stderr)
         return 2
+    # The runtime's own modules (pydantic with them) are imported once, here, before granian forks
+    # its workers: each worker starts with them in memory, shared copy-on-write, instead of
+    # importing them again at the same time on the same CPUs. The user's model is not imported
+    # here: it loads in each worker (its libraries may not survive a fork).
+    import app.contract
+    import app.endpoint
+    import app.openapi
+    import app.runner  # noqa: F401
+
     ready_workers = _shared_counter()
     metrics_folder = None
     if settings.metrics_port is not None:

@@ -843,6 +843,8 @@ def load_settings(
     model, server = _model_and_server(read, problems, cloud, gke_mode, node_disk_size_gb)
     _workers_fit(problems, read.key, server.workers, memory)
     edge = _edge(config, read, problems, cloud)
+    if cloud == "local":
+        _refuse_cloud_only_keys(read, problems)
     if observability.log_format != "text" and "LOG_FORMAT" in dict(server.env):
         problems.add(
             k("logFormat"),
@@ -1333,6 +1335,30 @@ def _model_storage(
                 storage_gib,
                 f"on gcp with modelUri set must be from 1 to {most} GiB, at least the model "
                 f"file's size ({where})",
+            )
+
+
+# Keys that shape a cloud's load balancer; the local stack has none (one container on 127.0.0.1),
+# so setting one there would promise HTTPS, a rate limit or request scaling it never gets.
+CLOUD_ONLY_KEYS = (
+    "domain",
+    "route53ZoneId",
+    "dnsZone",
+    "rateLimitPerMinute",
+    "managedRules",
+    "requestsPerReplica",
+)
+
+
+def _refuse_cloud_only_keys(read: _Reader, problems: _Problems) -> None:
+    for name in CLOUD_ONLY_KEYS:
+        raw = read._raw(name)
+        if raw is not None and raw not in ("", "0", "false"):
+            problems.add(
+                read.key(name),
+                raw,
+                "applies to the aws and gcp stacks only: the local stack is one container on "
+                "127.0.0.1, with no load balancer to put it on",
             )
 
 

@@ -122,7 +122,10 @@ def security_groups(
         opts=child(parent, provider),
     )
     rules: list[pulumi.Resource] = []
-    public_ports = [HTTP_PORT] + ([HTTPS_PORT] if settings.aws.certificate_arn else [])
+    # 443 with a certificate of the user's or one for `domain` (open before the certificate is
+    # issued: nothing listens there until it is, and the HTTP listener redirects to it after).
+    https = settings.aws.certificate_arn or settings.edge.domain
+    public_ports = [HTTP_PORT] + ([HTTPS_PORT] if https else [])
     for public_port in public_ports:
         alb_in = aws.vpc.SecurityGroupIngressRule(
             f"{name}-alb-in-{public_port}",

@@ -383,3 +383,22 @@ def test_a_preview_with_every_edge_key_renders():
         preview=True,
     )  # fmt: skip
     assert r.of_type(CERT) and r.of_type(WEB_ACL) and r.of_type(SECRET)
+
+
+@pytest.mark.parametrize("in_route53", [True, False])
+def test_a_domain_opens_https_on_the_load_balancers_security_group(in_route53: bool):
+    # The HTTP listener redirects to 443: without this rule every client would time out there.
+    if not in_route53:
+        fakes.ROUTE53_ZONES.clear()
+    r = render(domain=DOMAIN)
+    alb_sg = next(
+        res
+        for res in r.of_type("aws:ec2/securityGroup:SecurityGroup")
+        if res.name.endswith("alb-sg")
+    )
+    ingress = [
+        res.inputs["fromPort"]
+        for res in r.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if res.inputs["securityGroupId"] == alb_sg.outputs["id"]
+    ]
+    assert sorted(int(p) for p in ingress) == [80, 443]

@@ -57,3 +57,21 @@ def test_a_secret_under_a_misspelt_key_is_not_echoed():
     message = str(caught.value)
     assert "echo-service:mimReplicas = '[secret]'" in message
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("domain", "model.example.com"),
+        ("rateLimitPerMinute", 100),
+        ("managedRules", True),
+        ("requestsPerReplica", 50),
+    ],
+)
+def test_load_balancer_keys_are_refused_on_the_local_stack(key, value):
+    from tests.harness import run_stack
+
+    with pytest.raises(
+        Exception, match=f"echo-service:{key} = .*applies to the aws and gcp stacks only"
+    ):
+        run_stack("local", {key: value})
