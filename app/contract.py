@@ -28,6 +28,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,40 @@ NO_EXAMPLE: Any = object()
 """``ModelSpec.example`` when the schema declares none."""
 
 _JSON_ENCODE = json.JSONEncoder(allow_nan=False).encode
+
+FLOAT_MAX = 1.7976931348623157e308
+
+
+def loads_strict(text: str) -> Any:
+    """JSON as RFC 8259 has it, and only values a model can take: no ``NaN``/``Infinity``, and
+    no number beyond what a double holds (``1e400``, or an integer of 400 digits, would become
+    infinity on the way to a float). Raises ``ValueError`` with the reason."""
+    return json.loads(
+        text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int_in_range
+    )
+
+
+class UnsafeNumberError(ValueError):
+    """A JSON number no model should get: NaN, Infinity, or one beyond a double's range."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise UnsafeNumberError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UnsafeNumberError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _int_in_range(text: str) -> int:
+    value = int(text)
+    if abs(value) > FLOAT_MAX:
+        raise UnsafeNumberError(f"number {text[:20]}... is out of range")
+    return value
+
 
 REF_PREFIX = "#/components/schemas/"
 REF_TEMPLATE = REF_PREFIX + "{model}"
@@ -98,7 +133,9 @@ class ModelSpec:
     load_takes_path: bool = False
 
     def validate(self, value: Any, from_query: bool = False) -> Any:
-        """``msg`` as ``predict`` gets it; raises ``pydantic.ValidationError`` if it is bad.
+        """``msg`` as ``predict`` gets it; raises ``pydantic.ValidationError`` if it breaks the
+        schema, ``UnsafeNumberError`` for a query value with NaN, Infinity or an out-of-range
+        number.
 
         Validation is pydantic's strict JSON mode: what the published JSON Schema says is what
         is accepted (``"1.4"`` is not a number, ``false`` is not 0), while the types JSON
@@ -110,12 +147,13 @@ class ModelSpec:
             if self.query_is_text:
                 return self.input.validate_python(value, strict=True)
             try:
-                return self.input.validate_json(value, strict=True)
-            except pydantic.ValidationError as e:
-                if not any(err["type"] == "json_invalid" for err in e.errors()):
-                    raise
-            # Not JSON: let the schema say what it wanted ("a valid integer", ...).
-            return self.input.validate_python(value, strict=True)
+                value = loads_strict(value)
+            except RecursionError:
+                raise UnsafeNumberError("msg is nested too deeply") from None
+            except json.JSONDecodeError:
+                # Not JSON: let the schema say what it wanted ("a valid integer", ...).
+                return self.input.validate_python(value, strict=True)
+            # (UnsafeNumberError propagates: NaN, Infinity, 1e400 are a 400, as in a body.)
         return self.input.validate_json(_JSON_ENCODE(value), strict=True)
 
     def serialise(self, answer: Any) -> Any:

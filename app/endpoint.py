@@ -30,7 +30,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from urllib.parse import parse_qsl
 import pydantic
 
 from app import InputError
-from app.contract import ModelSpec, describe_errors
+from app.contract import ModelSpec, UnsafeNumberError, describe_errors, loads_strict
 from app.runner import ModelTimeoutError, NotReadyError, OverloadedError, Runner
 
 JSON = "application/json"
@@ -176,6 +175,8 @@ class Endpoint:
             value = self.spec.validate(msg, from_query)
         except pydantic.ValidationError as e:
             raise HTTPError(422, describe_errors(e)) from None
+        except UnsafeNumberError as e:
+            raise HTTPError(400, f"msg is not valid JSON for this model: {e}") from None
         try:
             answer, model_seconds = await self.runner.predict(value)
         except NotReadyError as e:
@@ -209,7 +210,7 @@ class Endpoint:
         headers = scope.headers
         length = headers.get("content-length")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        if (length is None or length == "0") and not chunked:
+        if (length is None or length.strip("0") == "") and not chunked:
             return _query_msg(scope.query_string), True
         content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if content_type and not _is_json(content_type):
@@ -220,11 +221,7 @@ class Endpoint:
             )
         data = await self._body(proto, None if chunked else int(length))
         try:
-            body = json.loads(
-                data.decode("utf-8"),
-                parse_constant=_reject_constant,
-                parse_float=_finite_float,
-            )
+            body = loads_strict(data.decode("utf-8"))
         except UnicodeDecodeError as e:
             raise HTTPError(400, f"the body is not UTF-8: {e.reason} at byte {e.start}") from None
         except RecursionError:
@@ -344,17 +341,6 @@ def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     return {bool: "a boolean", str: "a string", list: "an array"}.get(type(value), "a number")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:20]} is out of range")
-    return value
 
 
 def _log_exception(what: str, error: BaseException) -> None:

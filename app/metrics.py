@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from app.runner import alive
+
 PATHS = ("/predict", "/healthz", "/readyz", "/openapi.json")
 
 REQUEST_BUCKETS = (
@@ -94,10 +96,12 @@ class WorkerMetrics:
 
     def request(self, path: str, method: str, status: int, seconds: float) -> None:
         """Count one answer (called by the endpoint for every request)."""
+        # Only known values become labels: a client choosing the method or the path must not
+        # be able to add a series per request.
         if path not in PATHS:
             path = "other"
-            if method not in _METHODS:
-                method = "other"
+        if method not in _METHODS:
+            method = "other"
         key = (path, method, status)
         requests = self.requests
         requests[key] = requests.get(key, 0) + 1
@@ -163,7 +167,7 @@ class Collector:
         load = 0.0
         models: set[tuple[str, str]] = set()
         for state in self._states():
-            live = _alive(state["pid"])
+            live = alive(state["pid"])
             for path, method, status, n in state["requests"]:
                 key = (path, method, str(status))
                 requests[key] = requests.get(key, 0) + n
@@ -230,16 +234,6 @@ def _cumulative(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str,
         running += n
         out.append((bound, running))
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def start_metrics_process(host: str, port: int, folder: str) -> Any:

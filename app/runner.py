@@ -70,10 +70,10 @@ class Runner:
         max_queue: Requests that may wait while one runs.
         model_path: The weights file to check and hand to ``load``, if any.
         model_sha256: Its expected SHA-256 (hex), if any.
-        ready_workers: A counter shared by the server's workers (``multiprocessing.Value``):
-            the workers whose model has loaded. With it, a worker reports ready only once all
-            ``workers`` have loaded, so a load balancer never sends a request to a replica
-            where a worker still loading would answer 503.
+        ready_workers: Slots shared by the server's workers (``multiprocessing.Array`` of
+            pids, one per worker): the live workers whose model has loaded. With it, a worker
+            reports ready only once all ``workers`` have loaded, so a load balancer never
+            sends a request to a replica where a worker still loading would answer 503.
         workers: How many workers the server runs.
         exit: Ends the worker after an overrun (tests replace it).
     """
@@ -135,22 +135,35 @@ class Runner:
         """None when predictions are served, else why not (for ``/readyz``)."""
         if self.state != READY:
             return self.problem
-        shared = self.ready_workers
-        if shared is not None and shared.value < self.workers:
-            return f"the model has loaded in {shared.value} of {self.workers} workers"
+        slots = self.ready_workers
+        if slots is not None:
+            ready = sum(1 for pid in slots[:] if pid and alive(pid))
+            if ready < self.workers:
+                return f"the model has loaded in {ready} of {self.workers} workers"
         return None
 
     def _count(self) -> None:
-        if self.ready_workers is not None and not self._counted:
-            with self.ready_workers.get_lock():
-                self.ready_workers.value += 1
-            self._counted = True
+        """Take a slot with this worker's pid: one that is free, or a dead worker's (a worker
+        killed outright never gives its slot back, and its pid no longer counts as ready)."""
+        slots = self.ready_workers
+        if slots is None or self._counted:
+            return
+        with slots.get_lock():
+            for i, pid in enumerate(slots[:]):
+                if not pid or not alive(pid):
+                    slots[i] = os.getpid()
+                    self._counted = True
+                    return
 
     def _uncount(self) -> None:
-        if self.ready_workers is not None and self._counted:
-            with self.ready_workers.get_lock():
-                self.ready_workers.value -= 1
-            self._counted = False
+        slots = self.ready_workers
+        if slots is None or not self._counted:
+            return
+        with slots.get_lock():
+            for i, pid in enumerate(slots[:]):
+                if pid == os.getpid():
+                    slots[i] = 0
+        self._counted = False
 
     def _load(self) -> None:
         started = time.perf_counter()
@@ -334,6 +347,17 @@ class Runner:
 
 class _WeightsError(Exception):
     """The weights file is missing, unreadable or not the one expected."""
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _one_line(error: BaseException) -> str:

@@ -61,6 +61,7 @@ import math
 import multiprocessing
 import os
 import re
+import shutil
 import socket
 import sys
 import tempfile
@@ -403,11 +404,12 @@ def serve(
 class AccessLog:
     """One line per answer on stdout, written as the answer leaves.
 
-    ``PEER FORWARDED-FOR "METHOD PATH?QUERY HTTP/VERSION" STATUS BYTES DURATIONms "USER-AGENT"
-    VERSION``: the peer (the load balancer, behind one), the client it forwarded for, the
-    request, status, response bytes, time in the app, user agent, the model's version. What a
-    client controls is escaped (the path and query percent-encoded, the headers with backslash
-    escapes), so no client can forge a line or a field. Each line is one unbuffered ``write``
+    ``PEER "FORWARDED-FOR" "METHOD PATH?QUERY HTTP/VERSION" STATUS BYTES DURATIONms
+    "USER-AGENT" VERSION``: the peer (the load balancer, behind one), the client it forwarded
+    for, the request, status, response bytes, time in the app, user agent, the model's
+    version. What a client controls is escaped (the path and query percent-encoded, the
+    headers quoted, with backslash escapes), so no client can forge a line or a field. Each
+    line is one unbuffered ``write``
     to file descriptor 1: no line waits in a buffer, none is lost when a worker is killed.
     """
 
@@ -477,9 +479,10 @@ class AccessLog:
         peer = scope.client.rpartition(":")[0] or scope.client
         forwarded = headers.get("x-forwarded-for")
         ua = headers.get("user-agent")
+        version = _HTTP_VERSIONS.get(scope.http_version, scope.http_version)
         line = (
-            f"{peer} {_escape(forwarded) if forwarded else '-'} "
-            f'"{scope.method} {_target(scope.path, scope.query_string)} HTTP/{scope.http_version}" '
+            f'{peer} "{_escape(forwarded) if forwarded else "-"}" '
+            f'"{scope.method} {_target(scope.path, scope.query_string)} HTTP/{version}" '
             f"{status} {length} {seconds * 1000:.0f}ms "
             f'"{_escape(ua) if ua else "-"}" {self.version}\n'
         )
@@ -488,6 +491,8 @@ class AccessLog:
         except OSError:  # a closed stdout must not fail the request
             pass
 
+
+_HTTP_VERSIONS = {"1": "1.0"}  # granian's scope says "1" for HTTP/1.0
 
 _PLAIN = re.compile(r"[!#-\[\]-~]*")  # printable ASCII without space, " and \: safe as it is
 
@@ -545,7 +550,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     import app.openapi
     import app.runner  # noqa: F401
 
-    ready_workers = _shared_counter()
+    ready_workers = _shared_slots(settings.workers)
     metrics_folder = None
     if settings.metrics_port is not None:
         try:
@@ -557,15 +562,20 @@ def main(environ: Mapping[str, str] | None = None) -> int:
 
         metrics_folder = tempfile.mkdtemp(prefix="app-metrics-")
         start_metrics_process(settings.host, settings.metrics_port, metrics_folder)
-    serve(settings, lambda: build_endpoint(settings, ready_workers, metrics_folder))
+    try:
+        serve(settings, lambda: build_endpoint(settings, ready_workers, metrics_folder))
+    finally:
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
     return 0
 
 
-def _shared_counter() -> Any:
-    """A counter the forked workers share, or None where the OS offers no shared semaphore
-    (then each worker reports its own readiness)."""
+def _shared_slots(workers: int) -> Any:
+    """One slot per worker for the pid of a worker whose model has loaded, shared by the forked
+    workers; or None where the OS offers no shared semaphore (then each worker reports its own
+    readiness)."""
     try:
-        return multiprocessing.Value("i", 0)
+        return multiprocessing.Array("i", workers)
     except OSError as e:  # no /dev/shm, say
         print(f"python -m app: workers report readiness one by one ({e})", file=sys.stderr)
         return None

@@ -436,7 +436,7 @@ def test_the_access_log_escapes_what_clients_control(server):
         assert _read(s).startswith(b"HTTP/1.1 200")
     time.sleep(0.05)
     line = next(line for line in server.stdout.splitlines() if "esc%0Aaped" in line)
-    assert line.startswith('127.0.0.1 1.2.3.4\\" fake "GET /predict?msg=esc%0Aaped HTTP/1.1" 200')
+    assert line.startswith('127.0.0.1 "1.2.3.4\\" fake" "GET /predict?msg=esc%0Aaped HTTP/1.1" 200')
     assert line.endswith('"evil\\" 200 0 0ms \\"x\\x09z\\\\" test-echo-1')
 
 
@@ -461,3 +461,70 @@ def test_no_server_process_is_left_behind_by_the_fixtures(tmp_path):
             not Path(f"/proc/{pid}").exists()
             or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         )
+
+
+def test_a_forwarded_for_header_cannot_shift_the_log_fields(server):
+    forged = '6.6.6.6 "GET /predict?msg=forged HTTP/1.1" 200 35 0ms "curl/8" x #'
+    server.request("GET", "/healthz", headers={"X-Forwarded-For": forged})
+    server.raw(b"GET /predict?msg=ten HTTP/1.0\r\n\r\n")
+    time.sleep(0.05)
+    lines = server.stdout.splitlines()
+    line = next(line for line in lines if "6.6.6.6" in line)
+    assert line.startswith('127.0.0.1 "6.6.6.6 \\"GET /predict?msg=forged HTTP/1.1\\" 200')
+    assert '" "GET /healthz HTTP/1.1" 200 ' in line  # the real request, where it belongs
+    assert any('"GET /predict?msg=ten HTTP/1.0" 200' in line for line in lines)
+
+
+@pytest.mark.parametrize("query", ["[NaN]", "[Infinity]", "[1e999]", "[" + "9" * 400 + "]"])
+def test_a_structured_query_with_nan_or_an_out_of_range_number_is_a_400(start_server, query):
+    srv = start_server({"MODEL_MODULE": f"{MODELS}.floats"}).wait_ready()
+    _assert_json_error(
+        srv.request("GET", f"/predict?msg={query}"),
+        400,
+        "out of range" if "9" in query or "e999" in query else "not valid JSON",
+    )
+    body = b'{"msg": [' + b"9" * 400 + b"]}"
+    _assert_json_error(
+        srv.request("POST", "/predict", body, {"Content-Type": "application/json"}), 400
+    )
+    assert srv.request("GET", "/predict?msg=[1.5,2]").json()["response"] == 3.5
+
+
+def test_a_zero_content_length_of_any_spelling_means_no_body(server):
+    reply = server.raw(b"POST /predict?msg=q HTTP/1.1\r\nHost: x\r\nContent-Length: 00\r\n\r\n")
+    assert reply.json() == {"response": "q", "success": True}
+
+
+def test_a_worker_killed_outright_no_longer_counts_as_ready(start_server):
+    import os
+    import signal
+
+    env = {"MODEL_MODULE": f"{MODELS}.loading", "LOAD_SECONDS": "3", "WEB_CONCURRENCY": "2"}
+    srv = start_server(env).wait_ready(timeout=20)
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(srv.process.pid)], capture_output=True, text=True
+    )
+    os.kill(int(out.stdout.split()[0]), signal.SIGKILL)
+    time.sleep(0.5)  # granian notices and starts a replacement, which loads for 3 s
+    replies = [srv.request("GET", "/readyz") for _ in range(6)]
+    assert all(r.status == 503 for r in replies), [r.status for r in replies]
+    assert any(
+        "loaded in 1 of 2 workers" in r.json()["error"] or "loading" in r.json()["error"]
+        for r in replies
+    )
+    srv.wait_ready(timeout=20)
+
+
+def test_odd_methods_do_not_become_metric_labels(start_server):
+    from tests.app_process import free_port
+
+    port = free_port()
+    srv = start_server({"METRICS_PORT": str(port)}).wait_ready()
+    for i in range(20):
+        srv.raw(f"X{i} /healthz HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    time.sleep(1.3)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    assert 'method="X1"' not in text
+    assert 'http_requests_total{method="other",path="/healthz",status="405"} 20.0' in text

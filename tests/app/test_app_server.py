@@ -104,7 +104,7 @@ def test_the_access_log_goes_to_stdout_a_line_per_request(server):
     time.sleep(0.05)  # the line is written as the answer leaves the app; let it land
     lines = server.stdout.splitlines()
     assert re.fullmatch(
-        r'127\.0\.0\.1 203\.0\.113\.7 "GET /predict\?msg=logged_to_stdout HTTP/1\.1" 200 \d+ \d+ms '
+        r'127\.0\.0\.1 "203\.0\.113\.7" "GET /predict\?msg=logged_to_stdout HTTP/1\.1" 200 \d+ \d+ms '
         r'"probe/1 \\"quoted\\"" test-echo-1',
         next(line for line in lines if "logged_to_stdout" in line),
     )
