@@ -6,9 +6,10 @@
   instead, for a model that awaits (another service, a GPU queue of its own).
 * The worker's event loop never waits on the lane: it answers health checks and reads request
   bodies while a prediction runs.
-* At most ``max_queue`` requests wait behind the running one; the next is answered 503 with
-  ``Retry-After`` at once (``OverloadedError``) instead of hanging until a load balancer gives
-  up.
+* At most ``max_queue`` requests wait behind the running one, and never more than ``timeout``
+  seconds of work at the model's recent pace (a moving average of its own time); the next is
+  answered 503 with ``Retry-After`` at once (``OverloadedError``) instead of hanging until a
+  load balancer gives up. So a fast model can queue many, and a slow one few.
 * ``timeout`` counts the model's own time only, from the moment a prediction starts: waiting
   in the queue never counts. A prediction that overruns it cannot be stopped (Python cannot
   cancel a thread), so the worker answers 504 to it, 503 to the requests queued behind it,
@@ -47,6 +48,9 @@ EXIT_STATUS_TIMEOUT = 70
 """The worker's exit status after an overrun (EX_SOFTWARE): granian logs it and respawns."""
 
 _STOP = object()
+
+PACE_WEIGHT = 0.1
+"""Weight of the newest prediction's time in the moving average that bounds the queue's wait."""
 
 
 class NotReadyError(Exception):
@@ -102,6 +106,7 @@ class Runner:
         self.problem = "the model is loading"
         self.load_seconds: float | None = None
         self.pending = 0  # running + waiting
+        self.pace = 0.0  # seconds per prediction, a moving average of the recent ones
         self.running_since: float | None = None  # set by the lane while predict runs
         # Pending predictions in arrival order: the first one is the one running.
         self._futures: dict[asyncio.Future[Any], None] = {}
@@ -255,6 +260,7 @@ class Runner:
         answers, observe = self._answers, self.observe
         while answers:
             future, ok, result, seconds = answers.popleft()
+            self._learn_pace(seconds)
             if observe is not None:
                 observe(seconds)
             if not future.done():
@@ -278,6 +284,15 @@ class Runner:
             raise OverloadedError(
                 f"the model is busy and {self.max_queue} requests already wait "
                 f"(MAX_QUEUE={self.max_queue}); retry shortly"
+            )
+        if self.pending and self.pending * self.pace > self.timeout:
+            # The queue is bounded in time too: at the model's recent pace, this request would
+            # wait longer than one prediction may run. Better a 503 now than an answer after
+            # the client or the load balancer has given up.
+            raise OverloadedError(
+                f"the model is busy: the {self.pending} requests ahead would take about "
+                f"{self.pending * self.pace:.0f} s, more than TIMEOUT={self.timeout:g} s; "
+                "retry shortly"
             )
         if self.spec.is_async:
             return await self._predict_async(value)
@@ -308,6 +323,7 @@ class Runner:
             async with asyncio.timeout(self.timeout) as deadline:
                 answer = await self.spec.predict(value)
             seconds = time.monotonic() - started
+            self._learn_pace(seconds)
             if self.observe is not None:
                 self.observe(seconds)
             return answer, seconds
@@ -319,6 +335,10 @@ class Runner:
             raise
         finally:
             self.pending -= 1
+
+    def _learn_pace(self, seconds: float) -> None:
+        # The first prediction sets the pace; then a moving average follows the model's time.
+        self.pace = seconds if not self.pace else self.pace + PACE_WEIGHT * (seconds - self.pace)
 
     def _watch(self) -> None:
         started = self.running_since

@@ -13,8 +13,9 @@ WEB_CONCURRENCY     from the CPU limit  worker processes, each with its own copy
                                         model (see ``default_workers``)
 TIMEOUT             30                  seconds one prediction may run (the model's own
                                         time; waiting in the queue does not count)
-MAX_QUEUE           16                  requests that may wait for the model in each worker;
-                                        more get 503 with Retry-After at once
+MAX_QUEUE           128                 requests that may wait for the model in each worker,
+                                        and no more than TIMEOUT seconds of work at the
+                                        model's recent pace; more get 503 with Retry-After
 BODY_TIMEOUT        15                  seconds a client has to send a request body (408)
 KEEPALIVE_TIMEOUT   75                  seconds an idle connection is kept open, and the
                                         limit for a client to send its request headers:
@@ -147,7 +148,7 @@ class Settings:
     port: int = 8080
     workers: int = 2
     timeout: int = 30
-    max_queue: int = 16
+    max_queue: int = 128
     body_timeout: int = 15
     keepalive_timeout: int = 75
     graceful_timeout: int = 10

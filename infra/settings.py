@@ -1226,7 +1226,7 @@ def _model_and_server(
         max_queue,
         lambda v: -1 <= v <= MAX_QUEUE,
         f"must be from 0 to {MAX_QUEUE} waiting requests per worker, or -1 for the app's "
-        "default (16)",
+        "default (128)",
     )
     startup = read.integer("startupSeconds")
     if not 0 <= startup <= MAX_STARTUP_SECONDS:

@@ -528,3 +528,16 @@ def test_odd_methods_do_not_become_metric_labels(start_server):
     text = conn.getresponse().read().decode()
     assert 'method="X1"' not in text
     assert 'http_requests_total{method="other",path="/healthz",status="405"} 20.0' in text
+
+
+def test_the_queue_is_also_bounded_by_timeout_at_the_models_pace(start_server):
+    # A 0.3 s model, TIMEOUT=1: with four requests ahead (1.2 s of work), the next would wait
+    # past TIMEOUT, so it gets its 503 at once though MAX_QUEUE (128) has room.
+    env = {"MODEL_MODULE": f"{MODELS}.slow", "WEB_CONCURRENCY": "1", "TIMEOUT": "1"}
+    srv = start_server(env).wait_ready()
+    assert srv.request("GET", "/predict?msg=0.3").status == 200  # teaches it the pace
+    replies = _parallel(5, lambda: srv.request("GET", "/predict?msg=0.3", timeout=10))
+    statuses = sorted(r.status for r in replies)
+    assert statuses == [200, 200, 200, 200, 503], statuses
+    refused = next(r for r in replies if r.status == 503)
+    _assert_json_error(refused, 503, "more than TIMEOUT=1 s")

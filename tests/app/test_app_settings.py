@@ -26,7 +26,7 @@ def test_defaults():
     assert settings.bind == "0.0.0.0:8080"
     assert settings.workers == server.default_workers()
     assert settings.timeout == 30
-    assert settings.max_queue == 16
+    assert settings.max_queue == 128
     assert settings.body_timeout == 15
     assert settings.keepalive_timeout == 75
     assert settings.graceful_timeout == 10
