@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import json
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ from types import ModuleType
 from typing import Any
 
 import pydantic
-from pydantic import TypeAdapter
+from pydantic import JsonValue, TypeAdapter
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 __all__ = ["DEFAULT_MODULE", "ModelError", "ModelSpec", "describe_errors", "inspect_module"]
 
@@ -42,6 +45,8 @@ DEFAULT_MODULE = "app.model"
 
 NO_EXAMPLE: Any = object()
 """``ModelSpec.example`` when the schema declares none."""
+
+_JSON_ENCODE = json.JSONEncoder(allow_nan=False).encode
 
 REF_PREFIX = "#/components/schemas/"
 REF_TEMPLATE = REF_PREFIX + "{model}"
@@ -72,6 +77,10 @@ class ModelSpec:
         output_schema: The answer's JSON Schema, likewise.
         definitions: The named parts both schemas refer to.
         example: The first example of the input schema, or ``NO_EXAMPLE``.
+        is_async: ``predict`` is a coroutine function: it runs on the worker's event loop (for
+            a model that awaits, e.g. another service), not in the model thread.
+        load_takes_path: ``load`` takes one argument: the weights file's path (``MODEL_PATH``,
+            or None when it is not set).
     """
 
     name: str
@@ -85,19 +94,29 @@ class ModelSpec:
     output_schema: dict[str, Any]
     definitions: dict[str, Any] = field(default_factory=dict)
     example: Any = NO_EXAMPLE
+    is_async: bool = False
+    load_takes_path: bool = False
 
     def validate(self, value: Any, from_query: bool = False) -> Any:
-        """``msg`` as ``predict`` gets it; raises ``pydantic.ValidationError`` if it is bad."""
+        """``msg`` as ``predict`` gets it; raises ``pydantic.ValidationError`` if it is bad.
+
+        Validation is pydantic's strict JSON mode: what the published JSON Schema says is what
+        is accepted (``"1.4"`` is not a number, ``false`` is not 0), while the types JSON
+        carries as strings (dates, UUIDs, enums) are still read from their strings.
+        """
         if self.input is None:
             return value
-        if from_query and not self.query_is_text:
+        if from_query:
+            if self.query_is_text:
+                return self.input.validate_python(value, strict=True)
             try:
-                return self.input.validate_json(value)
+                return self.input.validate_json(value, strict=True)
             except pydantic.ValidationError as e:
                 if not any(err["type"] == "json_invalid" for err in e.errors()):
                     raise
             # Not JSON: let the schema say what it wanted ("a valid integer", ...).
-        return self.input.validate_python(value)
+            return self.input.validate_python(value, strict=True)
+        return self.input.validate_json(_JSON_ENCODE(value), strict=True)
 
     def serialise(self, answer: Any) -> Any:
         """The answer as plain JSON values; raises ``pydantic.ValidationError`` if it breaks
@@ -140,7 +159,20 @@ def inspect_module(module: ModuleType) -> ModelSpec:
         raise ModelError(f"{where}: define a function predict(msg); it is missing")
     load = getattr(module, "load", None)
     if load is not None and not callable(load):
-        raise ModelError(f"{where}: load must be a function taking no arguments")
+        raise ModelError(f"{where}: load must be a function: load() or load(path)")
+    load_takes_path = False
+    if load is not None:
+        try:
+            load_params = inspect.signature(load).parameters.values()
+        except (TypeError, ValueError):
+            load_params = []  # type: ignore[assignment]
+        positional = [
+            p for p in load_params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        required = [p for p in positional if p.default is p.empty]
+        if len(required) > 1:
+            raise ModelError(f"{where}: load must take no argument, or one: the weights' path")
+        load_takes_path = bool(positional)
     version = getattr(module, "__version__", None)
     if version is None:
         version = "sha256:" + _source_digest(module)[:12]
@@ -180,8 +212,12 @@ def inspect_module(module: ModuleType) -> ModelSpec:
         predict=predict,
         load=load,
         version=version.strip(),
-        input=input_adapter,
-        output=output_adapter,
+        # Any JSON value needs no check at run time: msg comes from a JSON parser or a query
+        # string, and the answer goes through one that refuses what is not JSON.
+        input=None if _is_json_value(input_type) else input_adapter,
+        output=None if _is_json_value(output_type) else output_adapter,
+        is_async=inspect.iscoroutinefunction(predict),
+        load_takes_path=load_takes_path,
         query_is_text=input_adapter is None or _accepts_text(input_adapter),
         input_schema=input_schema,
         output_schema=output_schema,
@@ -212,6 +248,18 @@ def _accepts_text(adapter: TypeAdapter[Any]) -> bool:
         return adapter.validate_python("text", strict=True) == "text"
     except Exception:
         return False
+
+
+def _is_json_value(annotation: Any) -> bool:
+    """``JsonValue`` (or ``Any``), bare or in ``Annotated`` with documentation only."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        core, *extras = typing.get_args(annotation)
+        documented = all(
+            isinstance(x, FieldInfo) and not x.metadata and x.default is PydanticUndefined
+            for x in extras
+        )
+        return documented and _is_json_value(core)
+    return _is_any(annotation) or annotation is JsonValue
 
 
 def _is_any(annotation: Any) -> bool:

@@ -10,7 +10,8 @@ Contract (existing clients depend on it):
   ``{"success": false, "error": "..."}``: 400 for a request without ``msg`` or with a body that
   is not a JSON object (malformed, not UTF-8, NaN, cut short, a bad chunk), 404, 405 (with
   ``Allow``), 408 for a body not received within ``BODY_TIMEOUT``, 413 for a body over
-  ``MAX_CONTENT_LENGTH``, 415 for a body that is not JSON, 422 for a ``msg`` the schema or the
+  ``MAX_CONTENT_LENGTH``, 415 for a body that is not JSON, 401 (with ``WWW-Authenticate``) for
+  a ``/predict`` without a valid key when ``API_KEYS`` is set, 422 for a ``msg`` the schema or the
   model refuses, 500 when the model fails, 503 with ``Retry-After`` when the model is not
   loaded yet or more requests wait for it than the queue holds, 504 when it overruns
   ``TIMEOUT``.
@@ -26,6 +27,8 @@ queue is joined: a slow or broken client holds a coroutine, never the model.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -75,6 +78,9 @@ class Endpoint:
         max_body: Largest request body in bytes.
         body_timeout: Seconds a client has to send the whole body.
         log: Called once per answer with (scope, status, bytes, seconds).
+        api_keys: The keys ``/predict`` requires (``Authorization: Bearer <key>`` or
+            ``X-API-Key: <key>``); none: the endpoint is open.
+        metrics: Counts every answer, if given (``app.metrics.WorkerMetrics``).
     """
 
     def __init__(
@@ -85,6 +91,8 @@ class Endpoint:
         max_body: int,
         body_timeout: float,
         log: Callable[[Any, int, int, float], None] | None = None,
+        api_keys: tuple[str, ...] = (),
+        metrics: Any = None,
     ) -> None:
         self.spec = spec
         self.runner = runner
@@ -92,12 +100,19 @@ class Endpoint:
         self.max_body = max_body
         self.body_timeout = body_timeout
         self.log = log
+        # Keys are compared as SHA-256 digests with hmac.compare_digest: constant time, and the
+        # same length whatever the key, so neither a key's content nor its length leaks.
+        self.api_keys = tuple(hashlib.sha256(k.encode()).digest() for k in api_keys)
+        self.metrics = metrics
+        self.in_flight = 0
         self.headers = [("content-type", JSON), ("x-model-version", spec.version)]
         self._encode = json.JSONEncoder(allow_nan=False).encode
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Granian calls it as the worker starts: the model starts loading."""
         self.runner.start(loop)
+        if self.metrics is not None:
+            self.metrics.start(loop)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Granian calls it as the worker stops."""
@@ -106,9 +121,12 @@ class Endpoint:
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         started = time.perf_counter()
         headers = self.headers
+        self.in_flight += 1
         try:
             path = scope.path
             if path == "/predict" and scope.method in ("GET", "POST"):
+                if self.api_keys:
+                    self._authorise(scope)
                 status, body = 200, await self._predict(scope, proto)
             elif path == "/healthz" and scope.method in ("GET", "HEAD"):
                 status, body = 200, b'{"status":"ok"}'
@@ -123,8 +141,31 @@ class Endpoint:
             status, body = 500, b'{"success":false,"error":"internal server error"}'
             _log_exception(f"unhandled error on {scope.method} {scope.path}", e)
         proto.response_bytes(status, headers, body)
+        self.in_flight -= 1
+        seconds = time.perf_counter() - started
         if self.log is not None:
-            self.log(scope, status, len(body), time.perf_counter() - started)
+            self.log(scope, status, len(body), seconds)
+        if self.metrics is not None:
+            self.metrics.request(scope.path, scope.method, status, seconds)
+
+    def _authorise(self, scope: Any) -> None:
+        headers = scope.headers
+        given = headers.get("authorization") or ""
+        scheme, _, key = given.partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            key = headers.get("x-api-key") or ""
+        digest = hashlib.sha256(key.strip().encode()).digest()
+        matched = False
+        for wanted in self.api_keys:  # every key compared: the time does not say which matched
+            matched |= hmac.compare_digest(digest, wanted)
+        if not matched:
+            raise HTTPError(
+                401,
+                "a valid API key is required: send 'Authorization: Bearer <key>'"
+                if not given and not headers.get("x-api-key")
+                else "the API key is not valid",
+                (("www-authenticate", 'Bearer realm="model"'),),
+            )
 
     async def _predict(self, scope: Any, proto: Any) -> bytes:
         msg, from_query = await self._message(scope, proto)
@@ -137,6 +178,8 @@ class Endpoint:
         except NotReadyError as e:
             raise HTTPError(503, str(e), _RETRY) from None
         except OverloadedError as e:
+            if self.metrics is not None:
+                self.metrics.rejected += 1
             raise HTTPError(503, str(e), _RETRY) from None
         except ModelTimeoutError as e:
             raise HTTPError(504, str(e)) from None

@@ -26,7 +26,9 @@ def document(spec: ModelSpec) -> dict[str, Any]:
         "description": "Any JSON value; from the query string, a string."
     }
     if spec.query_is_text:
-        query_param: dict[str, Any] = {"schema": spec.input_schema or {"type": "string"}}
+        # A query string carries text: the schema's own when it is a string schema.
+        text = spec.input_schema if spec.input_schema.get("type") == "string" else {}
+        query_param: dict[str, Any] = {"schema": {"type": "string", **text}}
     else:
         # A structured msg in a query string is JSON-encoded: ?msg=[5.1,3.5,1.4,0.2]
         query_param = {"content": {"application/json": {"schema": spec.input_schema}}}

@@ -24,6 +24,16 @@ GRACEFUL_TIMEOUT    10                  seconds in-flight requests get to finish
                                         SIGTERM (keep it under the orchestrator's 30 s)
 MAX_CONTENT_LENGTH  1048576             largest request body in bytes (413 above)
 MODEL_MODULE        app.model           the model module (dotted name)
+MODEL_PATH          (none)              the weights file, checked and passed to
+                                        ``load(path)`` before the worker reports ready
+MODEL_SHA256        (none)              the file's expected SHA-256; another file leaves
+                                        the worker unready
+API_KEYS            (none: open)        keys, separated by commas, that ``/predict``
+                                        requires (``Authorization: Bearer <key>``)
+METRICS_PORT        (none: off)         Prometheus metrics on ``/metrics`` on this port
+                                        (never the public PORT)
+LOG_FORMAT          text                ``text`` or ``json`` (one JSON object per access
+                                        log line, with the request id and model version)
 LOG_LEVEL           info                debug, info, warning, error or critical (the
                                         server's own messages, on stderr)
 ==================  ==================  =====================================================
@@ -43,12 +53,15 @@ a 5xx, and the server goes on.
 from __future__ import annotations
 
 import errno
+import json
 import math
 import multiprocessing
 import os
 import re
 import socket
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +93,13 @@ LISTEN_BACKLOG = 4096
 """Connections the kernel queues before a worker accepts them."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+
+REQUEST_ID_HEADERS = ("x-amzn-trace-id", "traceparent", "x-cloud-trace-context", "x-request-id")
+"""Where a load balancer puts the request's id: the ALB, W3C trace context (GKE's Gateway and
+Cloud Run), Google's own header, and the common convention; the first one present is logged."""
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -127,6 +147,11 @@ class Settings:
     graceful_timeout: int = 10
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     model_module: str = "app.model"
+    model_path: str | None = None
+    model_sha256: str | None = None
+    api_keys: tuple[str, ...] = ()
+    metrics_port: int | None = None
+    log_format: str = "text"
     log_level: str = "info"
 
     @property
@@ -182,6 +207,35 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"MODEL_MODULE={env['MODEL_MODULE']!r} is not allowed: use a dotted module name "
             "such as app.model"
         )
+    model_path = env.get("MODEL_PATH", "").strip() or None
+    sha = env.get("MODEL_SHA256", "").strip().lower() or None
+    if sha is not None and not SHA256.fullmatch(sha):
+        raise ConfigError(
+            f"MODEL_SHA256={env['MODEL_SHA256']!r} is not allowed: use the file's SHA-256 as 64 "
+            "hexadecimal digits (sha256sum FILE)"
+        )
+    if sha is not None and model_path is None:
+        raise ConfigError("MODEL_SHA256 is set but MODEL_PATH is not: set the file to check")
+    api_keys: tuple[str, ...] = ()
+    if "API_KEYS" in env:
+        api_keys = tuple(k.strip() for k in env["API_KEYS"].split(","))
+        if not all(api_keys) or any(any(c.isspace() for c in k) for k in api_keys):
+            # The value is a secret: never repeat it in a message.
+            raise ConfigError(
+                "API_KEYS is not allowed: give one or more keys separated by commas, none of "
+                "them empty or containing whitespace (the value is not shown: it is a secret)"
+            )
+    metrics_port = integer("METRICS_PORT", 0, 0, 65535) or None
+    if metrics_port is not None and metrics_port == port:
+        raise ConfigError(
+            f"METRICS_PORT={metrics_port} is not allowed: the metrics need a port of their own, "
+            f"not PORT={port} (the public one)"
+        )
+    log_format = env.get("LOG_FORMAT", "").strip().lower() or Settings.log_format
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"LOG_FORMAT={env['LOG_FORMAT']!r} is not allowed: use one of {', '.join(LOG_FORMATS)}"
+        )
     return Settings(
         host=host,
         port=port,
@@ -193,6 +247,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         graceful_timeout=integer("GRACEFUL_TIMEOUT", Settings.graceful_timeout, 0, 3600),
         max_content_length=integer("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH, 1, 2**31 - 1),
         model_module=module,
+        model_path=model_path,
+        model_sha256=sha,
+        api_keys=api_keys,
+        metrics_port=metrics_port,
+        log_format=log_format,
         log_level=log_level,
     )
 
@@ -281,7 +340,7 @@ def granian_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, name: str = "PORT") -> None:
     """Raise ``ConfigError`` if something already listens on ``host:port``.
 
     Granian binds with ``SO_REUSEPORT``, so a second server on a port in use would start without
@@ -297,10 +356,10 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise ConfigError(
-                    f"PORT={port}: {host}:{port} is already in use by another process; stop it "
-                    "or choose another PORT"
+                    f"{name}={port}: {host}:{port} is already in use by another process; stop "
+                    f"it or choose another {name}"
                 ) from None
-            raise ConfigError(f"HOST={host!r} PORT={port}: cannot listen there: {e}") from None
+            raise ConfigError(f"HOST={host!r} {name}={port}: cannot listen there: {e}") from None
 
 
 def serve(
@@ -337,9 +396,41 @@ class AccessLog:
 
     def __init__(self, version: str, fd: int = 1) -> None:
         self.fd = fd
+        self.raw_version = version
         self.version = _escape(version)
 
     def __call__(self, scope: Any, status: int, length: int, seconds: float) -> None:
+        self.text(scope, status, length, seconds)
+
+    def json(self, scope: Any, status: int, length: int, seconds: float) -> None:
+        """The same as one JSON object (``LOG_FORMAT=json``), with the request's id, for
+        CloudWatch Logs Insights and Cloud Logging to query."""
+        headers = scope.headers
+        request_id = next((v for h in REQUEST_ID_HEADERS if (v := headers.get(h))), None)
+        record = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            "severity": "ERROR" if status >= 500 else "INFO",
+            "message": f"{scope.method} {scope.path} {status}",
+            "client": scope.client.rpartition(":")[0] or scope.client,
+            "forwarded_for": headers.get("x-forwarded-for"),
+            "method": scope.method,
+            "path": scope.path,
+            "query": scope.query_string,
+            "status": status,
+            "bytes": length,
+            "duration_ms": round(seconds * 1000, 3),
+            "user_agent": headers.get("user-agent"),
+            "version": self.raw_version,
+            "request_id": request_id,
+        }
+        line = json.dumps(record, ensure_ascii=True) + "\n"  # one line, whatever the client sent
+        try:  # noqa: SIM105 - see text
+            os.write(self.fd, line.encode())
+        except OSError:
+            pass
+
+    def text(self, scope: Any, status: int, length: int, seconds: float) -> None:
+        """The line described above."""
         headers = scope.headers
         peer = scope.client.rpartition(":")[0] or scope.client
         forwarded = headers.get("x-forwarded-for")
@@ -403,18 +494,40 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as e:
         print(f"python -m app: {e}", file=sys.stderr)
         return 2
-    serve(settings, lambda: build_endpoint(settings))
+    ready_workers = _shared_counter()
+    metrics_folder = None
+    if settings.metrics_port is not None:
+        try:
+            check_port_free(settings.host, settings.metrics_port, "METRICS_PORT")
+        except ConfigError as e:
+            print(f"python -m app: {e}", file=sys.stderr)
+            return 2
+        from app.metrics import start_metrics_process
+
+        metrics_folder = tempfile.mkdtemp(prefix="app-metrics-")
+        start_metrics_process(settings.host, settings.metrics_port, metrics_folder)
+    serve(settings, lambda: build_endpoint(settings, ready_workers, metrics_folder))
     return 0
 
 
-def build_endpoint(settings: Settings) -> Any:
+def _shared_counter() -> Any:
+    """A counter the forked workers share, or None where the OS offers no shared semaphore
+    (then each worker reports its own readiness)."""
+    try:
+        return multiprocessing.Value("i", 0)
+    except OSError as e:  # no /dev/shm, say
+        print(f"python -m app: workers report readiness one by one ({e})", file=sys.stderr)
+        return None
+
+
+def build_endpoint(
+    settings: Settings, ready_workers: Any = None, metrics_folder: str | None = None
+) -> Any:
     """The RSGI app of one worker: the model module imported and inspected, not yet loaded.
 
     A model module that cannot be imported, or breaks the contract, ends the worker with the
     reason on stderr (granian then stops: the orchestrator sees the container fail to start).
     """
-    import json
-
     from app.contract import ModelError, load_spec
     from app.endpoint import Endpoint
     from app.openapi import document
@@ -437,11 +550,35 @@ def build_endpoint(settings: Settings) -> Any:
         )
         os._exit(3)
     openapi = json.dumps(document(spec), separators=(",", ":")).encode()
-    return Endpoint(
+    runner = Runner(
         spec,
-        Runner(spec, settings.timeout, settings.max_queue),
+        settings.timeout,
+        settings.max_queue,
+        model_path=settings.model_path,
+        model_sha256=settings.model_sha256,
+        ready_workers=ready_workers,
+        workers=settings.workers,
+    )
+    metrics = None
+    if metrics_folder is not None:
+        from app.metrics import WorkerMetrics
+
+        metrics = WorkerMetrics(metrics_folder, spec.version, spec.name)
+        runner.observe = metrics.model.observe
+    endpoint = Endpoint(
+        spec,
+        runner,
         openapi,
         settings.max_content_length,
         settings.body_timeout,
-        AccessLog(spec.version),
+        getattr(AccessLog(spec.version), settings.log_format),
+        api_keys=settings.api_keys,
+        metrics=metrics,
     )
+    if metrics is not None:
+        metrics.sample = lambda: (
+            endpoint.in_flight,
+            max(0, runner.pending - 1),
+            runner.load_seconds,
+        )
+    return endpoint

@@ -4,6 +4,8 @@ from typing import Annotated
 
 from pydantic import Field
 
+Reading = Annotated[float, Field(ge=-1e6, le=1e6)]
 
-def predict(msg: Annotated[list[float], Field(min_length=1, examples=[[1, 2, 3]])]) -> float:
+
+def predict(msg: Annotated[list[Reading], Field(min_length=1, examples=[[1, 2, 3]])]) -> float:
     return sum(msg)
