@@ -41,7 +41,15 @@ requirements.
 
 wrk shares the CPUs with the servers: on a 2-CPU machine it takes a good part of one, so every
 figure is lower than the server would reach alone. The report gives each server's own CPU time
-per request too, which does not depend on that.
+per 2xx answer too, which depends much less on that, and the CPU that other processes took while
+each run lasted (from /proc/stat): a run next to a busy neighbour says so.
+
+To see where a server spends its time, profile one worker under load with py-spy (installed in
+the peers' venv)::
+
+    HOST=127.0.0.1 PORT=8080 .venv/bin/python -m app &
+    wrk -t2 -c64 -d20s 'http://127.0.0.1:8080/predict?msg=Hi' &
+    bench/.venv-peers/bin/py-spy record --pid WORKER_PID --duration 10 --threads -o app.svg
 """
 
 from __future__ import annotations
