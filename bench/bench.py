@@ -790,6 +790,13 @@ def main(argv: list[str] | None = None) -> int:
         help="an extra setting for python -m app, e.g. MAX_QUEUE=256 (repeatable; default none)",
     )
     parser.add_argument(
+        "--app-variant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="also measure python -m app with this setting, as a diagnostic row (repeatable)",
+    )
+    parser.add_argument(
         "--servers", default=",".join(SERVERS), help=f"comma-separated ({','.join(SERVERS)})"
     )
     parser.add_argument(
@@ -812,8 +819,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not names or not models:
         parser.error(f"unknown --servers or --models: {', '.join(unknown) or 'none given'}")
     names = [n for n in SERVERS if n in names]  # the report's order
-    if any("=" not in item for item in args.app_env):
-        parser.error("--app-env takes NAME=VALUE, e.g. --app-env MAX_QUEUE=256")
+    if any("=" not in item for item in [*args.app_env, *args.app_variant]):
+        parser.error("--app-env and --app-variant take NAME=VALUE, e.g. MAX_QUEUE=256")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
@@ -838,6 +845,13 @@ def main(argv: list[str] | None = None) -> int:
 
     app_env = dict(item.split("=", 1) for item in args.app_env)
     specs = server_specs(args.app_python, args.workers or info["default_workers"], app_env)
+    # Diagnostics: python -m app again with one setting changed, measured in the same rounds.
+    for item in args.app_variant:
+        description, command, env, ready = specs["app"]
+        name = f"app {item}"
+        specs[name] = (f"diagnostic: {description} with {item}", command, env.copy(), ready)
+        specs[name][2].update([item.split("=", 1)])
+        names.insert(names.index("app") + 1 if "app" in names else len(names), name)
     results: dict[str, list[Server]] = {}
     startup: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="echo-bench-") as tmp_name:
