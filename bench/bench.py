@@ -103,7 +103,6 @@ end
 
 MODELS = {"echo": None, "cpu2ms": "bench.models.cpu2ms"}
 SERVERS = ("flask-dev", "app", "fastapi", "bentoml", "starlette-granian", "raw-rsgi")
-REFERENCES = ("starlette-granian", "raw-rsgi")
 
 HOW_THEY_RUN = [
     "- flask-dev: in the request's own thread (the development server starts one per "
@@ -139,10 +138,6 @@ class Server:
     problem: str = ""
     log_lines: int = 0  # written while wrk ran (the lines before the first run not counted)
     requests_sent: int = 0
-
-    @property
-    def reference(self) -> bool:
-        return self.name in REFERENCES
 
 
 # --- the servers ------------------------------------------------------------------------------
@@ -227,12 +222,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Settings of python -m app (app/server.py) and of the peers: a value left in the caller's shell
+# (API_KEYS, LOG_FORMAT=json, MAX_QUEUE...) must not change what is measured.
+SETTINGS = (
+    *("HOST", "PORT", "WEB_CONCURRENCY", "TIMEOUT", "MAX_QUEUE", "BODY_TIMEOUT"),
+    *("KEEPALIVE_TIMEOUT", "GRACEFUL_TIMEOUT", "MAX_CONTENT_LENGTH", "MODEL_MODULE"),
+    *("MODEL_PATH", "MODEL_SHA256", "API_KEYS", "METRICS_PORT", "LOG_FORMAT", "LOG_LEVEL"),
+    *("CPU2MS_ITERATIONS", "PYTHONPATH", "VIRTUAL_ENV"),
+)
+
+
 def environment(server: Server) -> dict[str, str]:
     inherited = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("PORT", "HOST", "WEB_CONCURRENCY", "MODEL_MODULE", "VIRTUAL_ENV")
-        and not k.startswith(("GRANIAN_", "BENTOML_", "UVICORN_"))
+        if k not in SETTINGS and not k.startswith(("GRANIAN_", "BENTOML_", "UVICORN_"))
     }
     return {**inherited, **server.env}
 
