@@ -14,28 +14,34 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 endif
 
-.PHONY: help install test lint format preflight stack preview up destroy outputs serve smoke estimate bench clean
+.PHONY: help install venv test lint format preflight stack preview up destroy outputs serve smoke estimate bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV)
 
 install: $(BIN)/python ## Create .venv and install the program, the endpoint and the test tools
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 
-test: ## Run the whole test suite (no cloud account, no Pulumi CLI, no Docker needed)
-	$(BIN)/python -m pytest
+# Every target that runs the project's Python needs the virtualenv: say how to get it, in one line.
+# Recipe lines are silent (@) throughout, so that output meant for a pipe
+# (`make estimate STACK=gcp ARGS=--json | python -m json.tool`) is only the tool's own.
+venv:
+	@test -x $(BIN)/python || { echo "error: no virtualenv in $(VENV): run 'make install' first" >&2; exit 1; }
 
-lint: ## Lint and check formatting
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: venv ## Run the whole test suite (no cloud account, no Pulumi CLI, no Docker needed)
+	@$(BIN)/python -m pytest
 
-format: ## Format the code
-	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
+lint: venv ## Lint and check formatting
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+
+format: venv ## Format the code
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
 
 preflight:
 	@command -v pulumi >/dev/null 2>&1 || { echo "error: the Pulumi CLI is not installed: install it with 'curl -fsSL https://get.pulumi.com | sh' (https://www.pulumi.com/docs/install/)" >&2; exit 1; }
@@ -48,28 +54,32 @@ stack: preflight
 	@pulumi stack select --create $(STACK) >/dev/null
 
 preview: stack ## Show what `make up` would change (STACK=local|dev|gcp)
-	pulumi preview --stack $(STACK)
+	@pulumi preview --stack $(STACK)
 
 # The local stack deploys without asking; a cloud stack shows its preview and asks first.
 up: stack ## Deploy the stack (STACK=local|dev|gcp) and wait until the endpoint is healthy
-	pulumi up --stack $(STACK) $(if $(filter local,$(STACK)),--yes)
+	@pulumi up --stack $(STACK) $(if $(filter local,$(STACK)),--yes)
 	@echo "url: $$(pulumi stack output url --stack $(STACK))"
 
 destroy: stack ## Remove everything the stack made (asks first, except for local)
-	pulumi destroy --stack $(STACK) $(if $(filter local,$(STACK)),--yes)
+	@pulumi destroy --stack $(STACK) $(if $(filter local,$(STACK)),--yes)
 
 outputs: stack ## Show the stack's outputs
-	pulumi stack output --stack $(STACK)
+	@pulumi stack output --stack $(STACK)
 
-serve: ## Run the endpoint on this machine with the production server (PORT=8080)
-	$(BIN)/python -m app
+serve: venv ## Run the endpoint on this machine with the production server (PORT=8080)
+	@$(BIN)/python -m app
 
 # No preflight: the smoke needs no Docker, and says itself when the Pulumi CLI is missing.
-smoke: ## Check the deployed endpoint's contract: /healthz, GET and POST /predict (STACK=local|dev|gcp)
-	$(BIN)/python -m infra.smoke --stack $(STACK)
+# URL= checks that address (e.g. `make serve`'s); without it, the stack's url output.
+smoke: venv ## Check a live endpoint with its model's example input (URL=http://... or STACK=local|dev|gcp; ARGS="--input JSON"; key: env ECHO_API_KEY)
+	@$(BIN)/python -m infra.smoke $(if $(URL),'$(URL)',--stack $(STACK)) $(ARGS)
 
-estimate: ## Monthly cost of a stack at list prices, offline (STACK=dev|gcp|local, ARGS="--json --requests-per-month N")
-	$(BIN)/python -m infra.estimate $(STACK) $(ARGS)
+estimate: venv ## Monthly cost of a stack at list prices, offline (STACK=dev|gcp|local, ARGS="--json --requests-per-month N")
+	@$(BIN)/python -m infra.estimate $(STACK) $(ARGS)
+
+bench: venv ## Benchmark the endpoint's server against Flask's development server (needs wrk; ARGS="--rounds 5")
+	@$(BIN)/python bench/bench.py $(ARGS)
 
 clean: ## Remove the virtualenv and caches (not the local stack's state)
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	@rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -13,8 +13,6 @@ from app.contract import NO_EXAMPLE, ModelSpec
 
 OPENAPI_VERSION = "3.1.0"
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
-
 
 def document(spec: ModelSpec) -> dict[str, Any]:
     """The OpenAPI document for ``spec``'s endpoint.
@@ -22,6 +20,12 @@ def document(spec: ModelSpec) -> dict[str, Any]:
     Args:
         spec: The model, inspected.
     """
+    # The envelope's own schemas, named so as not to clash with the model's (a model may well
+    # call its answer "Prediction").
+    answer_name = _free_name("PredictionEnvelope", spec.definitions)
+    error_name = _free_name("ErrorEnvelope", spec.definitions)
+    answer_ref = {"$ref": f"#/components/schemas/{answer_name}"}
+    error_ref = {"$ref": f"#/components/schemas/{error_name}"}
     message = spec.input_schema or {
         "description": "Any JSON value; from the query string, a string."
     }
@@ -44,8 +48,8 @@ def document(spec: ModelSpec) -> dict[str, Any]:
             query_param["example"] = spec.example
 
     def answers(*errors: int) -> dict[str, Any]:
-        out = {"200": _json("The model's answer.", {"$ref": "#/components/schemas/Prediction"})}
-        out.update({str(code): _error_response(code) for code in errors})
+        out = {"200": _json("The model's answer.", answer_ref)}
+        out.update({str(code): _error_response(code, error_ref) for code in errors})
         return out
 
     predict_errors = (400, 422, 500, 503, 504)
@@ -90,7 +94,7 @@ def document(spec: ModelSpec) -> dict[str, Any]:
                     "summary": "Readiness: the model has loaded in the worker that answers",
                     "responses": {
                         "200": _json("Ready.", _status("ready")),
-                        "503": _error_response(503),
+                        "503": _error_response(503, error_ref),
                     },
                 }
             },
@@ -105,7 +109,7 @@ def document(spec: ModelSpec) -> dict[str, Any]:
         "components": {
             "schemas": {
                 **spec.definitions,
-                "Prediction": {
+                answer_name: {
                     "type": "object",
                     "properties": {
                         "response": spec.output_schema
@@ -115,7 +119,7 @@ def document(spec: ModelSpec) -> dict[str, Any]:
                     "required": ["response", "success"],
                     "additionalProperties": False,
                 },
-                "Error": {
+                error_name: {
                     "type": "object",
                     "properties": {
                         "success": {"const": False},
@@ -164,8 +168,15 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _error_response(code: int) -> dict[str, Any]:
-    response = _json(_WHY[code], _ERROR)
+def _free_name(base: str, taken: dict[str, Any]) -> str:
+    name = base
+    while name in taken:
+        name = "_" + name
+    return name
+
+
+def _error_response(code: int, error_ref: dict[str, Any]) -> dict[str, Any]:
+    response = _json(_WHY[code], error_ref)
     if code == 503:
         response["headers"] = {
             **response["headers"],

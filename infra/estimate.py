@@ -29,8 +29,14 @@ from typing import Any
 import pulumi
 import yaml
 
-from infra.settings import GCP_PROJECT_ENV, PROJECT, Settings, load_settings
-from infra.stackfiles import UnknownStackError, stack_config, stack_names
+from infra.settings import (
+    EPHEMERAL_HEADROOM_GIB,
+    GCP_PROJECT_ENV,
+    PROJECT,
+    Settings,
+    load_settings,
+)
+from infra.stackfiles import StackFileError, UnknownStackError, stack_config, stack_names
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 _PRICES_PATH = f"infra/{PRICES_FILE.name}"  # as a user finds it from the project directory
@@ -47,9 +53,9 @@ DEFAULT_ALB_ZONES = 2
 # GKE regional clusters put node pools in three zones of the region unless told otherwise.
 # Source: GKE docs, "Regional clusters" (default node locations).
 GKE_REGIONAL_NODE_ZONES = 3
-# GKE's node boot disk when the node pool does not set one: 100 GB pd-balanced.
-# Source: pulumi-gcp NodeConfig.disk_size_gb / disk_type docs ("Defaults to 100GB", pd-balanced).
-GKE_DEFAULT_BOOT_DISK_GB = 100
+# Node boot disks are priced for the disk type the stack sets (nodeDiskType); the prices file
+# holds pd-balanced, the default.
+PRICED_NODE_DISK_TYPES = {"pd-balanced": "pd_balanced_gb_month"}
 # A slim Python image with Flask and granian compresses to well under this; one image kept.
 ASSUMED_IMAGE_GB = 0.1
 # One load-balancer capacity unit: a light service averages at most this (25 new connections/s,
@@ -240,7 +246,7 @@ def load_stack_settings(
     """
     try:
         config = stack_config(stack, overrides)
-    except UnknownStackError as err:
+    except (UnknownStackError, StackFileError) as err:
         raise EstimateError(str(err)) from None
     env = dict(os.environ if env is None else env)
     if not config.get("gcp:project") and not any(env.get(n, "").strip() for n in GCP_PROJECT_ENV):
@@ -350,6 +356,7 @@ def _aws(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
             "GB-month",
         ),
     ]
+    items += _aws_model_storage(s, p)
     if s.aws.vpc_id:
         nat = (
             f"Existing VPC {s.aws.vpc_id}: its own NAT gateways, if any, bill to that VPC and are "
@@ -389,6 +396,43 @@ def _aws(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
         )
     if s.aws.certificate_arn:
         notes.append("HTTPS: public ACM certificates are free; the ALB price is the same.")
+    edge_items, edge_notes = _aws_edge(s, p)
+    return items + edge_items, notes + edge_notes
+
+
+def _aws_edge(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
+    """The public edge's AWS charges: WAF web ACL and rules, the API keys' secret."""
+    edge = s.edge
+    items: list[Item] = []
+    notes: list[str] = []
+    if edge.web_acl:
+        rules = int(edge.rate_limit_per_minute > 0) + int(edge.managed_rules)
+        items += [
+            Item("WAF web ACL", p.usd("waf_web_acl_month"), 1, "web ACL-month"),
+            Item(f"WAF rules ({rules})", p.usd("waf_rule_month"), rules, "rule-month"),
+        ]
+        notes.append(
+            f"Traffic-dependent, not included: WAF inspects every request at "
+            f"${p.usd('waf_request_million'):.2f} per million (blocked ones too)."
+        )
+    if edge.has_api_keys:
+        items.append(
+            Item(
+                "Secrets Manager secret (API keys)",
+                p.usd("secrets_manager_secret_month"),
+                1,
+                "secret-month",
+            )
+        )
+        notes.append(
+            "Secrets Manager API calls: ECS reads the secret once per task start, at "
+            f"${p.usd('secrets_manager_api_10k'):.2f} per 10,000 calls: cents at most."
+        )
+    if edge.domain:
+        notes.append(
+            "domain: public ACM certificates are free; Route 53 answers alias queries to a load "
+            "balancer free of charge, and the hosted zone holding the domain is yours already."
+        )
     return items, notes
 
 
@@ -417,6 +461,7 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
                 "GiB-hour",
             ),
         ]
+        items += _autopilot_model_storage(s, p)
         notes += [
             "Autopilot bills the Pods' requests (general-purpose class), not nodes: system Pods "
             "and unused node space are free.",
@@ -427,6 +472,12 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
             "Autopilot Pod ephemeral storage is not priced (about 1 GiB per Pod by default; the "
             "stored price copies disagreed, so it is left out rather than guessed).",
         ]
+        if s.model.enabled:
+            notes[-1] = (
+                "Autopilot Pod ephemeral storage is priced because modelUri asks for room for the "
+                f"model (${p.usd('autopilot_ephemeral_storage_gib_hour')}/GiB-hour, an unconfirmed "
+                f"figure: see {_PRICES_PATH}); extra Pods add it too."
+            )
     else:
         machines = p.figures.get("machine_types") or {}
         if g.machine_type not in machines:
@@ -435,13 +486,17 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
                 f"{', '.join(sorted(machines))}. Add it to {_PRICES_PATH} with its source and "
                 "date."
             )
+        if g.node_disk_type not in PRICED_NODE_DISK_TYPES:
+            raise EstimateError(
+                f"no price for node disk type {g.node_disk_type}; priced: "
+                f"{', '.join(PRICED_NODE_DISK_TYPES)}. Add it to {_PRICES_PATH} with its source "
+                "and date."
+            )
+        disk_price = p.usd(PRICED_NODE_DISK_TYPES[g.node_disk_type])
+        disk_gb = g.node_disk_size_gb
         nodes = g.node_count * GKE_REGIONAL_NODE_ZONES
         node_hour = float(machines[g.machine_type]["usd"])
-        per_node = (
-            node_hour * h
-            + p.usd("pd_balanced_gb_month") * GKE_DEFAULT_BOOT_DISK_GB
-            + p.usd("external_ipv4_vm_hour") * h
-        )
+        per_node = node_hour * h + disk_price * disk_gb + p.usd("external_ipv4_vm_hour") * h
         items += [
             Item(
                 f"Node VMs, {g.machine_type} ({g.node_count} per zone x "
@@ -451,9 +506,9 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
                 "node-hour",
             ),
             Item(
-                f"Node boot disks ({nodes} x {GKE_DEFAULT_BOOT_DISK_GB} GB pd-balanced)",
-                p.usd("pd_balanced_gb_month"),
-                nodes * GKE_DEFAULT_BOOT_DISK_GB,
+                f"Node boot disks ({nodes} x {disk_gb} GB {g.node_disk_type})",
+                disk_price,
+                nodes * disk_gb,
                 "GB-month",
             ),
             Item(
@@ -466,20 +521,23 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
         notes += [
             f"Standard mode bills the nodes, whatever the Pods request. Assumed: a regional "
             f"cluster whose node pool has nodeCount = {g.node_count} node(s) in each of GKE's "
-            f"default {GKE_REGIONAL_NODE_ZONES} zones, {GKE_DEFAULT_BOOT_DISK_GB} GB pd-balanced "
-            "boot disks (GKE's default) and public nodes, each with an external IPv4 address.",
+            f"default {GKE_REGIONAL_NODE_ZONES} zones, {disk_gb} GB {g.node_disk_type} boot "
+            "disks (nodeDiskSizeGb, nodeDiskType) and public nodes, each with an external IPv4 "
+            "address.",
             f"The node autoscaler may grow to maxNodeCount = {g.max_node_count} per zone; each "
             f"extra node adds {_money(per_node)}/month while it runs.",
             "GKE free tier: its $74.40 monthly credit covers one Autopilot or zonal cluster; it "
             "does not apply to a regional Standard cluster's fee.",
         ]
+    # With a domain the Ingress's HTTPS load balancer has two forwarding rules on its static
+    # address (443, and 80 for the redirect); the Service is no longer a LoadBalancer.
+    rules, rule_name = (
+        (2, "HTTPS load balancer forwarding rules (HTTPS and HTTP redirect)")
+        if s.edge.domain
+        else (1, "LoadBalancer Service forwarding rule")
+    )
     items += [
-        Item(
-            "LoadBalancer Service forwarding rule",
-            p.usd("forwarding_rule_hour"),
-            h,
-            "rule-hour",
-        ),
+        Item(rule_name, p.usd("forwarding_rule_hour"), rules * h, "rule-hour"),
         Item(
             f"Artifact Registry storage (~{ASSUMED_IMAGE_GB:g} GB image)",
             p.usd("artifact_registry_gb_month"),
@@ -496,7 +554,77 @@ def _gcp(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
         f"${p.usd('lb_data_processed_gib'):.3f}/GiB, internet data transfer out "
         f"${p.usd('data_transfer_out_gib'):.2f}/GiB, Cloud Logging beyond its free allotment.",
     ]
+    edge_items, edge_notes = _gcp_edge(s, p)
+    return items + edge_items, notes + edge_notes
+
+
+def _gcp_edge(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
+    """The public edge's Google charges: the Cloud Armor policy and its rules."""
+    edge = s.edge
+    items: list[Item] = []
+    notes: list[str] = []
+    if edge.rate_limit_per_minute:
+        # The throttle rule and the default rule; Google may not bill the default one.
+        items += [
+            Item("Cloud Armor policy", p.usd("cloud_armor_policy_month"), 1, "policy-month"),
+            Item(
+                "Cloud Armor rules (throttle + default)",
+                p.usd("cloud_armor_rule_month"),
+                2,
+                "rule-month",
+            ),
+        ]
+        notes.append(
+            "Traffic-dependent, not included: Cloud Armor evaluates every request at "
+            f"${p.usd('cloud_armor_request_million'):.2f} per million. The Cloud Armor figures "
+            f"are unverified (no stored copy of Google's page was found): check {_PRICES_PATH}."
+        )
+    if edge.domain:
+        notes.append(
+            "domain: the Google-managed certificate and the SSL policy are free; the reserved "
+            "static address is not billed while the load balancer uses it (an unused reserved "
+            "address is)."
+        )
+        if edge.dns_zone:
+            notes.append(
+                f"Cloud DNS: queries for the record cost ${p.usd('cloud_dns_query_million'):.2f} "
+                f"per million; the managed zone {edge.dns_zone}'s own monthly fee is yours already."
+            )
     return items, notes
+
+
+def _aws_model_storage(s: Settings, p: _Prices) -> list[Item]:
+    """Fargate bills task ephemeral storage over the included 20 GB; modelStorageGiB adds it."""
+    gb = s.model.storage_gib
+    if not gb:
+        return []
+    n = s.min_replicas
+    return [
+        Item(
+            f"Fargate ephemeral storage over 20 GB ({n} tasks x {gb} GB for the model)",
+            p.usd("fargate_ephemeral_storage_gb_hour"),
+            n * gb * p.hours,
+            "GB-hour",
+        )
+    ]
+
+
+def _autopilot_model_storage(s: Settings, p: _Prices) -> list[Item]:
+    """With a model to fetch, each Pod requests its volume plus 1 GiB of ephemeral storage, and
+    Autopilot bills the request. (In Standard mode the volume is on the nodes' boot disks, which
+    are already priced.)"""
+    if not s.model.enabled:
+        return []
+    gib = s.model.storage_gib + EPHEMERAL_HEADROOM_GIB
+    n = s.min_replicas
+    return [
+        Item(
+            f"Autopilot Pod ephemeral storage ({n} Pods x {gib} GiB: the model's volume + 1 GiB)",
+            p.usd("autopilot_ephemeral_storage_gib_hour"),
+            n * gib * p.hours,
+            "GiB-hour",
+        )
+    ]
 
 
 def _local_notes(traffic: Traffic | None) -> list[str]:

@@ -25,7 +25,7 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.image import APP_CONTEXT, APP_DOCKERFILE
-from infra.settings import Settings
+from infra.settings import Settings, container_env
 
 # Publish on the loopback interface only: a laptop's endpoint should not be reachable from the
 # café's Wi-Fi. The url says `localhost`, which resolves to this address.
@@ -47,6 +47,9 @@ HEALTHCHECK_START_PERIOD = "30s"
 HEALTHCHECK_START_INTERVAL = "1s"
 # How long `pulumi up` waits for the new container to be healthy before failing the update.
 WAIT_TIMEOUT_SECONDS = 60
+# With startupSeconds set, the start period is the budget and `pulumi up` waits this much longer
+# (the same margin as the defaults: 60 s of waiting for a 30 s start period).
+WAIT_MARGIN_SECONDS = 30
 # SIGTERM first on delete and replace, like ECS and Kubernetes do, so in-flight requests finish
 # (the app's GRACEFUL_TIMEOUT is 10 s).
 DESTROY_GRACE_SECONDS = 15
@@ -57,6 +60,18 @@ DESTROY_GRACE_SECONDS = 15
 HEALTHCHECK_COMMAND = ["CMD", "python", "-m", "app.healthcheck"]
 
 
+def go_duration(seconds: int) -> str:
+    """Seconds as Go prints a duration ("30s", "1m30s", "1h0m0s"), the form the Docker provider
+    reads health check timings back in, so a refresh shows no change."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
 def docker_name(name: str) -> str:
     """`name` as a valid Docker image repository and container name.
 
@@ -65,6 +80,20 @@ def docker_name(name: str) -> str:
     `echo-service-dev-box`.
     """
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _envs(settings: Settings) -> list[pulumi.Input[str]]:
+    """The container's environment: PORT, the server's settings and the model's path when set
+    (infra.settings.container_env, the same on every target), and API_KEYS when `apiKeys` is set.
+
+    Docker keeps a container's environment in its own configuration (`docker inspect` shows
+    it to anyone who may use the engine) and the provider keeps it in the stack's state; there
+    the keys stay encrypted, as the value is a secret Output and makes `envs` a secret.
+    """
+    envs: list[pulumi.Input[str]] = [f"{n}={v}" for n, v in container_env(settings)]
+    if settings.edge.api_keys is not None:
+        envs.append(pulumi.Output.concat("API_KEYS=", settings.edge.api_keys))
+    return envs
 
 
 class LocalService(pulumi.ComponentResource):
@@ -109,11 +138,29 @@ class LocalService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+        startup = settings.server.startup_seconds
+        model = settings.model
+        # The model's file, read-only at the path MODEL_PATH names (settings checked that it
+        # exists). A file mount pins the file as it was: after replacing the file, set
+        # modelSha256 to its new digest (or `pulumi up --replace` the container).
+        mounts = (
+            [
+                docker.ContainerMountArgs(
+                    type="bind",
+                    source=model.local_path,
+                    target=model.container_path,
+                    read_only=True,
+                )
+            ]
+            if model.enabled
+            else None
+        )
         self.container = docker.Container(
             f"{name}-container",
             name=local_name,
             image=self.local_image.image_id,
-            envs=[f"PORT={settings.container_port}"],
+            envs=_envs(settings),
+            mounts=mounts,
             ports=[
                 docker.ContainerPortArgs(
                     internal=settings.container_port,
@@ -128,11 +175,11 @@ class LocalService(pulumi.ComponentResource):
                 interval=HEALTHCHECK_INTERVAL,
                 timeout=HEALTHCHECK_TIMEOUT,
                 retries=HEALTHCHECK_RETRIES,
-                start_period=HEALTHCHECK_START_PERIOD,
+                start_period=go_duration(startup) if startup else HEALTHCHECK_START_PERIOD,
                 start_interval=HEALTHCHECK_START_INTERVAL,
             ),
             wait=True,
-            wait_timeout=WAIT_TIMEOUT_SECONDS,
+            wait_timeout=startup + WAIT_MARGIN_SECONDS if startup else WAIT_TIMEOUT_SECONDS,
             destroy_grace_seconds=DESTROY_GRACE_SECONDS,
             read_only=True,
             tmpfs=TMPFS,

@@ -10,11 +10,15 @@ Defaults here must match the `config:` block of `Pulumi.yaml` (a test checks tha
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import os
 import platform as host
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -47,6 +51,27 @@ DEFAULTS: Mapping[str, Any] = {
     "nodeCount": 1,
     "maxNodeCount": 3,
     "localPort": 8080,
+    # gcp: the cluster's network, and Standard mode's node boot disks (issue 11).
+    "network": "",
+    "subnetwork": "",
+    "nodeDiskSizeGb": 40,
+    "nodeDiskType": "pd-balanced",
+    # Issue 12: the model's weights, the server's settings and the start-up budget.
+    "modelUri": "",
+    "modelSha256": "",
+    "modelStorageGiB": 0,
+    "workers": 0,
+    "timeoutSeconds": 0,
+    "maxQueue": -1,
+    "env": [],
+    "startupSeconds": 0,
+    # The public edge (issue 13): HTTPS on a domain, API keys, rate limits. All off by default.
+    "domain": "",
+    "route53ZoneId": "",
+    "dnsZone": "",
+    "apiKeys": "",
+    "rateLimitPerMinute": 0,
+    "managedRules": False,
 }
 
 
@@ -86,6 +111,149 @@ AUTOPILOT_MAX_MEMORY = 110 * 1024
 AUTOPILOT_MIN_GIB_PER_VCPU = 1.0
 AUTOPILOT_MAX_GIB_PER_VCPU = 6.5
 
+# Standard mode node boot disks. GKE puts a regional node pool in three zones, and a surge
+# upgrade adds one node per zone: at maxNodeCount (3 per zone by default) that is 12 boot disks.
+# pd-balanced and pd-ssd count against the region's SSD_TOTAL_GB quota; Google publishes no one
+# default for it (the Quotas page shows the project's own), and 500 GB is what new projects
+# commonly show, some less. GKE's own default, 100 GB, is 1,200 GB at that size; 40 GB is 480 GB.
+# Sources: GKE docs, "Configuring a custom boot disk" (pd-balanced default since 1.24, balanced
+# and SSD disks use their own quota), "Regional clusters" (three zones), "Configure node
+# upgrade strategies" (maxSurge 1 per zone); Compute Engine docs, "Allocation quotas".
+NODE_DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
+NODE_DISK_MIN_GB = 10  # Compute Engine's smallest persistent disk
+NODE_DISK_MAX_GB = 65536
+# --- Issue 12: the model's weights, the server's settings, the start-up budget -----------------
+
+# Where the model's file is inside the container, on every target. Fetched into (aws, gcp) or
+# bind-mounted at (local) this folder, which the app container sees read-only.
+MODEL_DIR = "/model"
+MODEL_SCHEMES = {"aws": "s3", "gcp": "gs", "local": ""}
+# Fargate task ephemeral storage: 20 GiB when not set, else 21 to 200 GiB. Source: ECS API
+# reference, EphemeralStorage.sizeInGiB (and pulumi_aws TaskDefinitionEphemeralStorageArgs).
+FARGATE_DEFAULT_EPHEMERAL_GIB = 20
+FARGATE_MAX_EPHEMERAL_GIB = 200
+# GKE Autopilot: a Pod's ephemeral-storage requests, summed over its containers, must be between
+# 10 MiB and 10 GiB; larger requests are scaled down (and the Pod evicted once it writes more).
+# Source: GKE docs, "Resource requests in Autopilot", minimum and maximum requests (as quoted in
+# GoogleCloudPlatform/gcs-fuse-csi-driver#21 and #57).
+AUTOPILOT_MAX_EPHEMERAL_GIB = 10
+# Ephemeral storage the app container needs besides the model: /tmp (64 MiB), its logs and the
+# image's writable layer. 1 GiB is what Autopilot gives a container that asks for nothing.
+EPHEMERAL_HEADROOM_GIB = 1
+# GKE Standard: emptyDir lives on the node's boot disk (`nodeDiskSizeGb`), so no Pod can hold
+# more than the disk less what the node keeps for its OS, the kubelet's eviction threshold and
+# the images. GKE reserves part of the boot disk by a formula of its size (GKE docs, "Standard
+# cluster architecture", node allocatable ephemeral storage); 10 GiB is this program's margin
+# for all of it, not a published figure.
+STANDARD_NODE_RESERVED_GIB = 10
+# The app's own bounds (app/server.py): WEB_CONCURRENCY 1-256, TIMEOUT 1-3600 s, MAX_QUEUE
+# 0-100000. 0 (workers, timeoutSeconds) and -1 (maxQueue) leave the app's own default.
+MAX_WORKERS = 256
+MAX_TIMEOUT_SECONDS = 3600
+MAX_QUEUE = 100_000
+# The start-up budget. ECS container health checks allow a start period of 0-300 s
+# (RegisterTaskDefinition, HealthCheck.startPeriod); the other targets take up to an hour.
+MAX_STARTUP_SECONDS = 3600
+ECS_MAX_START_PERIOD_SECONDS = 300
+# Environment variable names the `env` key accepts (POSIX portable names, upper case).
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# Names the program sets itself, and the key that sets each (None: not a config key).
+RESERVED_ENV: Mapping[str, str | None] = {
+    "PORT": "containerPort",
+    "HOST": None,
+    "WEB_CONCURRENCY": "workers",
+    "TIMEOUT": "timeoutSeconds",
+    "MAX_QUEUE": "maxQueue",
+    "MODEL_PATH": "modelUri",
+    "MODEL_SHA256": "modelSha256",
+    "API_KEYS": "apiKeys",
+    "METRICS_PORT": None,
+    # on aws, pinned against the ALB's idle timeout (infra.aws.edge.alb_timeouts)
+    "KEEPALIVE_TIMEOUT": None,
+}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# The project directory: a relative local modelUri is read from here, as `pulumi up` runs here.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Where the model's weights come from and how they are checked.
+
+    Attributes:
+        uri: `modelUri` as given; empty when the model is baked into the image.
+        bucket: The S3 or GCS bucket (aws, gcp).
+        key: The object key, or a prefix ending in `/` (aws only).
+        local_path: The absolute path of the local file (local).
+        sha256: Lower-case hex digest the file must have, or empty.
+        storage_gib: Room reserved for the weights in GiB (0: the platform's default).
+    """
+
+    uri: str = ""
+    bucket: str = ""
+    key: str = ""
+    local_path: str = ""
+    sha256: str = ""
+    storage_gib: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the stack fetches (or mounts) a model file at all."""
+        return bool(self.uri)
+
+    @property
+    def is_prefix(self) -> bool:
+        """Whether `modelUri` names every object under a prefix rather than one object."""
+        return self.key.endswith("/")
+
+    @property
+    def file_name(self) -> str:
+        """The model file's name inside MODEL_DIR."""
+        return Path(self.local_path or self.key).name
+
+    @property
+    def container_path(self) -> str:
+        """MODEL_PATH: the file inside the container, or MODEL_DIR itself for a prefix."""
+        return MODEL_DIR if self.is_prefix else f"{MODEL_DIR}/{self.file_name}"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The server settings a model needs, passed to the container's environment.
+
+    Attributes:
+        workers: WEB_CONCURRENCY, or 0 for the app's default.
+        timeout_seconds: TIMEOUT, or 0 for the app's default.
+        max_queue: MAX_QUEUE, or -1 for the app's default.
+        env: Extra environment variables, (name, value) pairs sorted by name.
+        startup_seconds: The start-up budget, or 0 for each target's own defaults.
+    """
+
+    workers: int = 0
+    timeout_seconds: int = 0
+    max_queue: int = -1
+    env: tuple[tuple[str, str], ...] = ()
+    startup_seconds: int = 0
+
+
+def container_env(settings: Settings) -> list[tuple[str, str]]:
+    """The container's environment, identical on every target: PORT, the server's settings,
+    MODEL_PATH and MODEL_SHA256 when a model is fetched, then `env` sorted by name."""
+    s, m = settings.server, settings.model
+    env = [("PORT", str(settings.container_port))]
+    if s.workers:
+        env.append(("WEB_CONCURRENCY", str(s.workers)))
+    if s.timeout_seconds:
+        env.append(("TIMEOUT", str(s.timeout_seconds)))
+    if s.max_queue >= 0:
+        env.append(("MAX_QUEUE", str(s.max_queue)))
+    if m.enabled:
+        env.append(("MODEL_PATH", m.container_path))
+        if m.sha256:
+            env.append(("MODEL_SHA256", m.sha256))
+    return env + list(s.env)
+
+
 # Environment variables the Google provider reads the project from, in its own order.
 GCP_PROJECT_ENV = (
     "GOOGLE_PROJECT",
@@ -96,16 +264,54 @@ GCP_PROJECT_ENV = (
 # Environment variables the AWS provider reads the region from.
 AWS_REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
+# The `aws:` settings the default AWS provider would honour (pulumi-aws 7's provider config,
+# pulumi_aws/config/vars.py), by how their values are read. The program's explicit provider gets
+# each one that is set, so a profile, an assumed role or an account allow-list in the stack
+# config applies to every resource, as it would without the explicit provider. `region` is read
+# above (it is required); `defaultTags` is merged with the project's labels.
+AWS_PROVIDER_STRINGS = (
+    "profile", "stsRegion", "customCaBundle", "ec2MetadataServiceEndpoint",
+    "ec2MetadataServiceEndpointMode", "httpProxy", "httpsProxy", "noProxy", "retryMode",
+    "s3UsEast1RegionalEndpoint", "tagPolicyCompliance",
+)  # fmt: skip
+AWS_PROVIDER_SECRETS = ("accessKey", "secretKey", "token")
+AWS_PROVIDER_BOOLEANS = (
+    "insecure", "s3UsePathStyle", "skipCredentialsValidation", "skipMetadataApiCheck",
+    "skipRegionValidation", "skipRequestingAccountId", "useDualstackEndpoint", "useFipsEndpoint",
+)  # fmt: skip
+AWS_PROVIDER_INTEGERS = ("maxRetries", "tokenBucketRateLimiterCapacity")
+AWS_PROVIDER_STRING_LISTS = (
+    "allowedAccountIds", "forbiddenAccountIds", "sharedConfigFiles", "sharedCredentialsFiles",
+    "userAgents",
+)  # fmt: skip
+# Objects (or lists of objects), by the pulumi_aws Args class their fields must fit.
+AWS_PROVIDER_OBJECTS = {
+    "assumeRoleWithWebIdentity": "ProviderAssumeRoleWithWebIdentityArgs",
+    "ignoreTags": "ProviderIgnoreTagsArgs",
+}
+AWS_PROVIDER_OBJECT_LISTS = {
+    "assumeRoles": "ProviderAssumeRoleArgs",
+    "endpoints": "ProviderEndpointArgs",
+}
+
 
 @dataclass(frozen=True)
 class AwsSettings:
-    """Settings that only the aws target reads."""
+    """Settings that only the aws target reads.
+
+    Attributes:
+        provider: Keyword arguments for `aws.Provider` from the stack's other `aws:` settings
+            (profile, assumeRoles, allowedAccountIds, ...): only those that are set.
+        default_tags: The stack's own `aws:defaultTags` tags, merged under the project's labels.
+    """
 
     region: str
     vpc_id: str = ""
     subnet_ids: tuple[str, ...] = ()
     certificate_arn: str = ""
     container_insights: bool = False
+    provider: Mapping[str, Any] = field(default_factory=dict)
+    default_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,6 +325,87 @@ class GcpSettings:
     machine_type: str = "e2-standard-2"
     node_count: int = 1
     max_node_count: int = 3
+    network: str = ""
+    subnetwork: str = ""
+    node_disk_size_gb: int = 40
+    node_disk_type: str = "pd-balanced"
+
+
+# --- The public edge: HTTPS on a domain, API keys, rate limits ------------------------------------
+# A host name: dot-separated DNS labels (letters, digits, inner hyphens), at least two, 253
+# characters at most, lower case (ACM and Google-managed certificates name it so), no wildcard:
+# one certificate for one endpoint. Source: RFC 1123 section 2.1, RFC 1035 section 2.3.4.
+_DNS_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+DOMAIN_PATTERN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})+$")
+DOMAIN_MAX_LENGTH = 253
+# Route 53 hosted zone ids: upper-case letters and digits, e.g. Z0123456789ABCDEFGHIJ.
+ROUTE53_ZONE_ID_PATTERN = re.compile(r"^Z[A-Z0-9]{1,31}$")
+# Cloud DNS managed zone names: 1-63 of [a-z0-9-], starting with a letter.
+DNS_ZONE_PATTERN = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+# API keys travel in `Authorization: Bearer <key>` and in API_KEYS as a comma-separated list, so a
+# key is printable ASCII without whitespace or commas. 16 characters at least: a key is a
+# password that no rate limit would protect for long if it were short. `openssl rand -hex 32`
+# makes a good one.
+API_KEY_PATTERN = re.compile(r"^[\x21-\x2b\x2d-\x7e]+$")
+API_KEY_MIN_LENGTH = 16
+# AWS WAF's rate-based rule: Limit at least 10 per evaluation window, at most 2,000,000,000; the
+# window is 60, 120, 300 or 600 s. Sources: botocore's wafv2 model (RateBasedStatement.Limit,
+# min 10) and the WAF developer guide, "Rate-based rule high-level settings". The program uses
+# the 60 s window, so requests per minute is the rule's Limit as is.
+RATE_LIMIT_MIN_PER_MINUTE = 10
+# Cloud Armor's throttle rule counts 1 to 1,000,000 requests per interval (the program uses 60 s).
+# Source: Cloud Armor docs, "Rate limiting overview".
+CLOUD_ARMOR_MAX_PER_MINUTE = 1_000_000
+# Google-managed certificates (GKE's ManagedCertificate) take domain names of at most 63
+# characters. Source: the ManagedCertificate CRD (GoogleCloudPlatform/gke-managed-certs).
+MANAGED_CERT_MAX_DOMAIN = 63
+RATE_LIMIT_MAX_PER_MINUTE = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """The public edge's settings (all off by default): HTTPS on a domain, keys, rate limits.
+
+    Attributes:
+        domain: The endpoint's host name (`model.example.com`); empty: the plain HTTP default.
+        route53_zone_id: aws: the Route 53 hosted zone holding `domain`; empty: looked up.
+        dns_zone: gcp: the Cloud DNS managed zone holding `domain`; empty: DNS is the user's.
+        read_api_keys: Reads the keys, comma-joined, as a secret Output (from
+            `require_secret`); None when no key is set. Called only when a component needs
+            them, so a run without resources (the estimate) creates no Output.
+        api_key_count: How many keys are set (0 without keys, or when they are encrypted and
+            only their presence is known, see `api_keys_encrypted`).
+        api_keys_encrypted: The keys were read from a stack file without the Pulumi CLI
+            (the cost estimate): present, but not decrypted nor checked.
+        rate_limit_per_minute: Requests per minute one client IP may send; 0 is no limit.
+        managed_rules: aws: add AWS's managed common rule set to the web ACL.
+    """
+
+    domain: str = ""
+    route53_zone_id: str = ""
+    dns_zone: str = ""
+    read_api_keys: Callable[[], pulumi.Output[str]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    api_key_count: int = 0
+    api_keys_encrypted: bool = False
+    rate_limit_per_minute: int = 0
+    managed_rules: bool = False
+
+    @property
+    def api_keys(self) -> pulumi.Output[str] | None:
+        """The keys, comma-joined, as a secret Output; None when no key is set."""
+        return self.read_api_keys() if self.read_api_keys is not None else None
+
+    @property
+    def has_api_keys(self) -> bool:
+        """Whether the endpoint asks callers for a key."""
+        return self.api_key_count > 0 or self.api_keys_encrypted
+
+    @property
+    def web_acl(self) -> bool:
+        """aws: whether a WAF web ACL fronts the load balancer."""
+        return self.rate_limit_per_minute > 0 or self.managed_rules
 
 
 @dataclass(frozen=True)
@@ -150,6 +437,9 @@ class Settings:
     aws: AwsSettings | None = None
     gcp: GcpSettings | None = None
     project: str = PROJECT
+    model: ModelSettings = field(default_factory=ModelSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    edge: EdgeSettings = EdgeSettings()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -282,6 +572,7 @@ def load_settings(
     problems = _Problems()
     read = _Reader(config, problems)
     k = read.key
+    _refuse_unknown_keys(problems, config.name)
 
     cloud = read.string("cloud")
     _check(problems, k("cloud"), cloud, lambda v: v in CLOUDS, "must be one of aws, gcp, local")
@@ -366,6 +657,10 @@ def load_settings(
     machine_type = read.string("machineType")
     node_count = read.integer("nodeCount")
     max_node_count = read.integer("maxNodeCount")
+    network = read.string("network")
+    subnetwork = read.string("subnetwork")
+    node_disk_size_gb = read.integer("nodeDiskSizeGb")
+    node_disk_type = read.string("nodeDiskType")
 
     aws = gcp = None
     if cloud == "aws":
@@ -383,7 +678,25 @@ def load_settings(
                 "must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID) "
                 "or empty",
             )
-        aws = AwsSettings(region, vpc_id, subnet_ids, certificate_arn, container_insights)
+        elif certificate_arn and region and _arn_region(certificate_arn) != region:
+            # An ALB can only use a certificate from its own region's ACM; CreateListener
+            # would fail after the load balancer exists.
+            problems.add(
+                k("certificateArn"),
+                certificate_arn,
+                f"is in {_arn_region(certificate_arn) or 'no region'}, but the load balancer "
+                f"is in aws:region {region}: request or import the certificate in {region}",
+            )
+        provider_args, default_tags = _aws_provider_settings(problems)
+        aws = AwsSettings(
+            region,
+            vpc_id,
+            subnet_ids,
+            certificate_arn,
+            container_insights,
+            provider=provider_args,
+            default_tags=default_tags,
+        )
     elif cloud == "gcp":
         project = (pulumi.Config("gcp").get("project") or _first_env(GCP_PROJECT_ENV, env)).strip()
         if not project:
@@ -444,12 +757,40 @@ def load_settings(
                 lambda v: max(node_count, 1) <= v <= 1000,
                 f"must be from nodeCount ({node_count}) to 1000 nodes per zone",
             )
+        _validate_gcp_network(problems, k, network, subnetwork)
+        _check(
+            problems,
+            k("nodeDiskSizeGb"),
+            node_disk_size_gb,
+            lambda v: NODE_DISK_MIN_GB <= v <= NODE_DISK_MAX_GB,
+            f"must be a disk size from {NODE_DISK_MIN_GB} to {NODE_DISK_MAX_GB} GB",
+        )
+        _check(
+            problems,
+            k("nodeDiskType"),
+            node_disk_type,
+            lambda v: v in NODE_DISK_TYPES,
+            "must be one of " + ", ".join(NODE_DISK_TYPES),
+        )
         gcp = GcpSettings(
-            project, region, gke_mode, release_channel, machine_type, node_count, max_node_count
+            project,
+            region,
+            gke_mode,
+            release_channel,
+            machine_type,
+            node_count,
+            max_node_count,
+            network=network,
+            subnetwork=subnetwork,
+            node_disk_size_gb=node_disk_size_gb,
+            node_disk_type=node_disk_type,
         )
     else:
         # The local stack builds for the machine it runs on; `platform` is for the clouds.
         platform = host_platform()
+
+    model, server = _model_and_server(read, problems, cloud, gke_mode, node_disk_size_gb)
+    edge = _edge(config, read, problems, cloud)
 
     problems.raise_if_any(stack)
     return Settings(
@@ -467,6 +808,9 @@ def load_settings(
         local_port=local_port,
         aws=aws,
         gcp=gcp,
+        model=model,
+        server=server,
+        edge=edge,
     )
 
 
@@ -535,3 +879,517 @@ def _validate_autopilot(
             f"GKE Autopilot allows 1 to 6.5 GiB per vCPU; with cpu {cpu} that is "
             f"{max(low, AUTOPILOT_MIN_MEMORY)} to {high} MiB",
         )
+
+
+def _arn_region(arn: str) -> str:
+    """The region of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`), or ""."""
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 3 else ""
+
+
+def _configured_keys(namespace: str) -> list[str]:
+    """Every key set in `namespace`, by name, from wherever the SDK reads config."""
+    keys = set(pulumi.runtime.config.get_config_env()) | set(pulumi.runtime.config.CONFIG.get())
+    prefix = f"{namespace}:"
+    return sorted(key[len(prefix) :] for key in keys if key.startswith(prefix))
+
+
+def _refuse_unknown_keys(problems: _Problems, namespace: str) -> None:
+    """A key of the project's namespace that the program does not read is a typo: say so."""
+    for name in _configured_keys(namespace):
+        if name in DEFAULTS:
+            continue
+        close = difflib.get_close_matches(name, list(DEFAULTS), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        key = f"{namespace}:{name}"
+        # A secret set under a misspelt key is still a secret: never echo it.
+        secret = key in pulumi.runtime.config.get_config_secret_keys_env() or (
+            pulumi.runtime.config.is_config_secret(key)
+        )
+        problems.add(
+            key,
+            "[secret]" if secret else pulumi.runtime.config.get_config(key),
+            f"is not a setting of this project; {hint}"
+            f"(`pulumi config rm {namespace}:{name}`; the settings are listed in Pulumi.yaml)",
+        )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _aws_args(problems: _Problems, key: str, value: Any, class_name: str) -> Any:
+    """One provider object (`{roleArn: ...}`) as its pulumi_aws Args class; None if it fits not."""
+    import pulumi_aws  # only the aws target needs it
+
+    args_class = getattr(pulumi_aws, class_name)
+    if not isinstance(value, dict):
+        problems.add(key, value, "must be an object, as in the AWS provider's documentation")
+        return None
+    try:
+        return args_class(**{_snake(name): item for name, item in value.items()})
+    except TypeError:
+        fields = [n for n in inspect.signature(args_class.__init__).parameters if n != "__self__"]
+        problems.add(
+            key, value, "has a field the AWS provider does not know; fields: " + ", ".join(fields)
+        )
+        return None
+
+
+def _aws_provider_settings(problems: _Problems) -> tuple[dict[str, Any], dict[str, str]]:
+    """The stack's `aws:` settings as keyword arguments for the explicit `aws.Provider`."""
+    config = pulumi.Config("aws")
+    found: dict[str, Any] = {}
+
+    def key(name: str) -> str:
+        return f"aws:{name}"
+
+    def json_value(name: str) -> Any:
+        raw = config.get(name)
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            problems.add(key(name), raw, "must be JSON or YAML structured config")
+            return None
+
+    for name in AWS_PROVIDER_STRINGS:
+        value = (config.get(name) or "").strip()
+        if value:
+            found[_snake(name)] = value
+    for name in AWS_PROVIDER_SECRETS:
+        if config.get(name) is not None:
+            found[_snake(name)] = config.get_secret(name)
+    for name in AWS_PROVIDER_BOOLEANS:
+        raw = (config.get(name) or "").strip().lower()
+        if raw in ("true", "false"):
+            found[_snake(name)] = raw == "true"
+        elif raw:
+            problems.add(key(name), raw, "must be true or false")
+    for name in AWS_PROVIDER_INTEGERS:
+        raw = (config.get(name) or "").strip()
+        if raw.isdigit():
+            found[_snake(name)] = int(raw)
+        elif raw:
+            problems.add(key(name), raw, "must be a whole number")
+    for name in AWS_PROVIDER_STRING_LISTS:
+        value = json_value(name)
+        if value is None:
+            continue
+        if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+            # Account ids written unquoted in YAML arrive as numbers.
+            found[_snake(name)] = [str(v) for v in value]
+        else:
+            problems.add(key(name), value, 'must be a list of strings, e.g. ["123456789012"]')
+    for name, class_name in AWS_PROVIDER_OBJECTS.items():
+        value = json_value(name)
+        if value is not None:
+            args = _aws_args(problems, key(name), value, class_name)
+            if args is not None:
+                found[_snake(name)] = args
+    for name, class_name in AWS_PROVIDER_OBJECT_LISTS.items():
+        value = json_value(name)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            problems.add(key(name), value, "must be a list of objects")
+            continue
+        items = [
+            _aws_args(problems, f"{key(name)}[{i}]", v, class_name) for i, v in enumerate(value)
+        ]
+        if all(item is not None for item in items):
+            found[_snake(name)] = items
+    if config.get("assumeRole") is not None:
+        # pulumi-aws 7 reads only the list form; the singular key would be ignored silently.
+        problems.add(
+            "aws:assumeRole",
+            config.get("assumeRole"),
+            "is not read by pulumi-aws 7: use aws:assumeRoles, a list of {roleArn: ...}",
+        )
+
+    default_tags: dict[str, str] = {}
+    value = json_value("defaultTags")
+    if value is not None:
+        tags = value.get("tags") if isinstance(value, dict) else None
+        if isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values()):
+            default_tags = dict(tags)
+        else:
+            problems.add("aws:defaultTags", value, 'must be {tags: {NAME: "VALUE", ...}}')
+    return found, default_tags
+
+
+# A network or subnetwork name (RFC 1035, as Compute Engine names resources), or a self link /
+# resource path (`projects/P/global/networks/N`, `projects/P/regions/R/subnetworks/S`, e.g. a
+# Shared VPC host project's).
+_GCP_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_GCP_PATH = re.compile(
+    r"^(https://www\.googleapis\.com/compute/v1/)?projects/[^/]+/"
+    r"(global/networks|regions/[^/]+/subnetworks)/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+)
+
+
+def _validate_gcp_network(
+    problems: _Problems, k: Callable[[str], str], network: str, subnetwork: str
+) -> None:
+    paths = {"network": "global/networks", "subnetwork": "regions/REGION/subnetworks"}
+    for key, value in (("network", network), ("subnetwork", subnetwork)):
+        if value and not (_GCP_NAME.match(value) or _GCP_PATH.match(value)):
+            problems.add(
+                k(key),
+                value,
+                f"must be a {key} name (lowercase letters, digits, hyphens), its path "
+                f"projects/PROJECT/{paths[key]}/NAME, or empty",
+            )
+    if subnetwork and not network:
+        problems.add(
+            k("network"),
+            network,
+            "must be set when subnetwork is set (GKE would otherwise look for the subnetwork "
+            "in the default network)",
+        )
+
+
+# --- Issue 12: reading and checking the model and server keys ---------------------------------
+
+
+def _model_and_server(
+    read: _Reader, problems: _Problems, cloud: str, gke_mode: str, node_disk_gb: int
+) -> tuple[ModelSettings, ServerSettings]:
+    k = read.key
+    uri = read.string("modelUri")
+    sha256 = read.string("modelSha256").lower()
+    storage_gib = read.integer("modelStorageGiB")
+    model = _model_uri(problems, k, cloud, uri)
+    if sha256 and not _SHA256.match(sha256):
+        problems.add(
+            k("modelSha256"),
+            sha256,
+            "must be 64 hexadecimal characters (the output of `sha256sum FILE`), or empty",
+        )
+    elif sha256 and not uri:
+        problems.add(k("modelSha256"), sha256, "needs modelUri: it checks the file modelUri names")
+    elif sha256 and model.is_prefix:
+        problems.add(
+            k("modelSha256"),
+            sha256,
+            "checks one file, but modelUri names a prefix (every object under it); "
+            "leave it empty or point modelUri at one object",
+        )
+    _model_storage(problems, k, cloud, gke_mode, uri, storage_gib, node_disk_gb)
+    model = ModelSettings(
+        uri=model.uri,
+        bucket=model.bucket,
+        key=model.key,
+        local_path=model.local_path,
+        sha256=sha256,
+        storage_gib=storage_gib,
+    )
+
+    workers = read.integer("workers")
+    _check(
+        problems,
+        k("workers"),
+        workers,
+        lambda v: 0 <= v <= MAX_WORKERS,
+        f"must be from 1 to {MAX_WORKERS} worker processes, or 0 for the app's default "
+        "(the CPUs rounded up, 2 to 8)",
+    )
+    timeout = read.integer("timeoutSeconds")
+    _check(
+        problems,
+        k("timeoutSeconds"),
+        timeout,
+        lambda v: 0 <= v <= MAX_TIMEOUT_SECONDS,
+        f"must be from 1 to {MAX_TIMEOUT_SECONDS} seconds, or 0 for the app's default (30)",
+    )
+    max_queue = read.integer("maxQueue")
+    _check(
+        problems,
+        k("maxQueue"),
+        max_queue,
+        lambda v: -1 <= v <= MAX_QUEUE,
+        f"must be from 0 to {MAX_QUEUE} waiting requests per worker, or -1 for the app's "
+        "default (16)",
+    )
+    startup = read.integer("startupSeconds")
+    if not 0 <= startup <= MAX_STARTUP_SECONDS:
+        problems.add(
+            k("startupSeconds"),
+            startup,
+            f"must be from 1 to {MAX_STARTUP_SECONDS} seconds, or 0 for each target's defaults",
+        )
+    elif cloud == "aws" and startup > ECS_MAX_START_PERIOD_SECONDS:
+        problems.add(
+            k("startupSeconds"),
+            startup,
+            f"on aws must be at most {ECS_MAX_START_PERIOD_SECONDS} seconds: the longest start "
+            "period an ECS container health check allows",
+        )
+    env = _env(read, problems)
+    return model, ServerSettings(workers, timeout, max_queue, env, startup)
+
+
+def _model_uri(problems: _Problems, k: Callable[[str], str], cloud: str, uri: str) -> ModelSettings:
+    if not uri:
+        return ModelSettings()
+    scheme = MODEL_SCHEMES.get(cloud, "")
+    given = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if cloud == "local":
+        if given:
+            problems.add(
+                k("modelUri"),
+                uri,
+                f"the local stack reads a file on this machine: give its path (absolute, or "
+                f"relative to {PROJECT_DIR}), not a {given}:// URI",
+            )
+            return ModelSettings(uri=uri)
+        path = Path(uri).expanduser()
+        path = path if path.is_absolute() else PROJECT_DIR / path
+        if not path.is_file():
+            problems.add(k("modelUri"), uri, f"must be an existing file; {path} is not one")
+        elif not os.access(path, os.R_OK):
+            problems.add(k("modelUri"), uri, f"must be a file you can read; {path} is not")
+        return ModelSettings(uri=uri, local_path=str(path.resolve()))
+    example = f"{scheme}://BUCKET/models/model.joblib"
+    if given != scheme:
+        other = {"s3": "aws", "gs": "gcp"}.get(given)
+        why = f"a {given}:// URI is for the {other} stack" if other else "another scheme"
+        problems.add(k("modelUri"), uri, f"on {cloud} must be {example} ({why}), or empty")
+        return ModelSettings(uri=uri)
+    bucket, _, key = uri[len(scheme) + 3 :].partition("/")
+    if not bucket or not key or key == "/" or "*" in key or "?" in key:
+        allowed = (
+            f"must name a bucket and an object, {example}"
+            + (", or a prefix ending in /" if cloud == "aws" else "")
+            + " (no wildcards)"
+        )
+        problems.add(k("modelUri"), uri, allowed)
+        return ModelSettings(uri=uri)
+    if cloud == "gcp" and key.endswith("/"):
+        problems.add(
+            k("modelUri"),
+            uri,
+            "on gcp must name one object, not a prefix: the Pod fetches a single file "
+            "(pack a folder into one archive and load that)",
+        )
+    return ModelSettings(uri=uri, bucket=bucket, key=key)
+
+
+def _model_storage(
+    problems: _Problems,
+    k: Callable[[str], str],
+    cloud: str,
+    gke_mode: str,
+    uri: str,
+    storage_gib: int,
+    node_disk_gb: int = 40,
+) -> None:
+    key = k("modelStorageGiB")
+    if storage_gib < 0:
+        problems.add(key, storage_gib, "must be 0 (the platform's default) or a number of GiB")
+    elif storage_gib and not uri:
+        problems.add(key, storage_gib, "needs modelUri: it is room for the file modelUri names")
+    elif cloud == "aws":
+        most = FARGATE_MAX_EPHEMERAL_GIB - FARGATE_DEFAULT_EPHEMERAL_GIB
+        if storage_gib > most:
+            problems.add(
+                key,
+                storage_gib,
+                f"on aws must be at most {most} GiB: it is added to the task's "
+                f"{FARGATE_DEFAULT_EPHEMERAL_GIB} GiB and Fargate allows at most "
+                f"{FARGATE_MAX_EPHEMERAL_GIB} GiB of ephemeral storage per task",
+            )
+    elif cloud == "gcp" and uri:
+        if gke_mode == "autopilot":
+            most = AUTOPILOT_MAX_EPHEMERAL_GIB - EPHEMERAL_HEADROOM_GIB
+            where = (
+                f"GKE Autopilot allows {AUTOPILOT_MAX_EPHEMERAL_GIB} GiB of ephemeral storage "
+                f"per Pod and the container keeps {EPHEMERAL_HEADROOM_GIB} GiB for /tmp and logs"
+            )
+        else:
+            # GB to GiB, rounded down, less what the node itself keeps (its OS, the images).
+            most = int(node_disk_gb * 10**9 / 2**30) - STANDARD_NODE_RESERVED_GIB
+            where = (
+                f"a Pod's volume lives on the node's {node_disk_gb} GB boot disk (nodeDiskSizeGb)"
+            )
+        if not 1 <= storage_gib <= most:
+            problems.add(
+                key,
+                storage_gib,
+                f"on gcp with modelUri set must be from 1 to {most} GiB, at least the model "
+                f"file's size ({where})",
+            )
+
+
+def _env(read: _Reader, problems: _Problems) -> tuple[tuple[str, str], ...]:
+    key = read.key("env")
+    raw = read._raw("env")
+    if raw is None or raw == "":
+        return ()
+    try:
+        entries = json.loads(raw)
+    except json.JSONDecodeError:
+        entries = None
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        problems.add(key, raw, 'must be a list of "NAME=value" strings, e.g. ["LOG_FORMAT=json"]')
+        return ()
+    env: dict[str, str] = {}
+    for entry in entries:
+        name, sep, value = entry.partition("=")
+        # The value may be a token: a message shows the name only.
+        shown = f"{name}=..." if sep else name
+        if not sep or not ENV_NAME.match(name):
+            problems.add(
+                key,
+                shown,
+                'each entry must be "NAME=value" with NAME of A-Z, 0-9 and _, not starting '
+                "with a digit",
+            )
+        elif name in RESERVED_ENV:
+            instead = RESERVED_ENV[name]
+            problems.add(
+                key,
+                shown,
+                f"{name} is set by the program"
+                + (f": use the {instead} key instead" if instead else "; it cannot be set here"),
+            )
+        elif name in env:
+            problems.add(key, shown, f"{name} is listed twice")
+        else:
+            env[name] = value
+    return tuple(sorted(env.items()))
+
+
+def _edge(config: pulumi.Config, read: _Reader, problems: _Problems, cloud: str) -> EdgeSettings:
+    """Reads and checks the public edge's keys: domain, zones, API keys, rate limits."""
+    k = read.key
+    domain = read.string("domain").lower().rstrip(".")
+    route53_zone_id = read.string("route53ZoneId")
+    dns_zone = read.string("dnsZone")
+    rate_limit = read.integer("rateLimitPerMinute")
+    managed_rules = read.boolean("managedRules")
+
+    if domain and (len(domain) > DOMAIN_MAX_LENGTH or not DOMAIN_PATTERN.match(domain)):
+        problems.add(
+            k("domain"),
+            domain,
+            "must be a host name such as model.example.com (letters, digits and hyphens in "
+            "dot-separated labels, no wildcard, no scheme or path), or empty",
+        )
+    if route53_zone_id and not ROUTE53_ZONE_ID_PATTERN.match(route53_zone_id):
+        problems.add(
+            k("route53ZoneId"), route53_zone_id, "must be a Route 53 hosted zone id (Z...)"
+        )
+    if dns_zone and not DNS_ZONE_PATTERN.match(dns_zone):
+        problems.add(
+            k("dnsZone"),
+            dns_zone,
+            "must be a Cloud DNS managed zone's name (not its DNS name), e.g. example-com",
+        )
+    for key, value in (("route53ZoneId", route53_zone_id), ("dnsZone", dns_zone)):
+        if value and not domain:
+            problems.add(k(key), value, f"needs {k('domain')}: the zone is where it goes")
+    if rate_limit and not (RATE_LIMIT_MIN_PER_MINUTE <= rate_limit <= RATE_LIMIT_MAX_PER_MINUTE):
+        problems.add(
+            k("rateLimitPerMinute"),
+            rate_limit,
+            f"must be 0 (no limit) or from {RATE_LIMIT_MIN_PER_MINUTE} (AWS WAF's lowest "
+            f"rate-based limit) to {RATE_LIMIT_MAX_PER_MINUTE:,} requests per minute per client IP",
+        )
+    if cloud == "gcp":
+        if rate_limit and not domain:
+            problems.add(
+                k("rateLimitPerMinute"),
+                rate_limit,
+                f"needs {k('domain')} on gcp: Cloud Armor limits requests at the HTTPS load "
+                "balancer that the domain brings (the default L4 load balancer has none)",
+            )
+        if rate_limit > CLOUD_ARMOR_MAX_PER_MINUTE:
+            problems.add(
+                k("rateLimitPerMinute"),
+                rate_limit,
+                f"must be at most {CLOUD_ARMOR_MAX_PER_MINUTE:,} on gcp (Cloud Armor's largest "
+                "throttle count)",
+            )
+        if managed_rules:
+            problems.add(k("managedRules"), managed_rules, "is for aws stacks only (AWS WAF)")
+        if domain and len(domain) > MANAGED_CERT_MAX_DOMAIN:
+            problems.add(
+                k("domain"),
+                domain,
+                f"must be at most {MANAGED_CERT_MAX_DOMAIN} characters on gcp (a Google-managed "
+                "certificate's limit for a domain name)",
+            )
+
+    raw_keys = config.get("apiKeys")
+    keys, encrypted = _api_keys(k("apiKeys"), "" if raw_keys is None else raw_keys, problems)
+    read_secret = None
+    if keys and not encrypted:
+        if not pulumi.runtime.is_config_secret(k("apiKeys")):
+            pulumi.log.warn(
+                f"{k('apiKeys')} is stored in plain text in the stack's file; set it with "
+                f"`pulumi config set --secret apiKeys 'KEY1,KEY2'` so it is encrypted"
+            )
+
+        # Read as a secret, so every resource input and output it reaches is a secret too.
+        def read_secret() -> pulumi.Output[str]:
+            return config.require_secret("apiKeys").apply(lambda v: ",".join(_split_keys(v)))
+
+    return EdgeSettings(
+        domain=domain,
+        route53_zone_id=route53_zone_id,
+        dns_zone=dns_zone,
+        read_api_keys=read_secret,
+        api_key_count=len(keys),
+        api_keys_encrypted=encrypted,
+        rate_limit_per_minute=rate_limit,
+        managed_rules=managed_rules,
+    )
+
+
+def _split_keys(raw: str) -> list[str]:
+    """`KEY1,KEY2` or `["KEY1", "KEY2"]` -> the keys, stripped (empty ones kept, to refuse)."""
+    text = raw.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, list):
+            return [str(v).strip() for v in value]
+    return [part.strip() for part in text.split(",")]
+
+
+def _api_keys(key: str, raw: str, problems: _Problems) -> tuple[list[str], bool]:
+    """The keys and whether they are still encrypted; problems never show a key's value."""
+    text = raw.strip()
+    if not text:
+        return [], False
+    if text.startswith("{"):
+        # Read from a stack file without the CLI (the estimate): `{"secure": "v1:..."}`.
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict) and "secure" in value:
+            return [], True
+    keys = _split_keys(text)
+    for index, api_key in enumerate(keys, start=1):
+        where = f"{key} = [secret]: key {index} of {len(keys)}"
+        if not api_key:
+            problems.messages.append(
+                f"{where} is empty; give one or more keys separated by commas, e.g. "
+                f'`pulumi config set --secret apiKeys "$(openssl rand -hex 32)"`'
+            )
+        elif not API_KEY_PATTERN.match(api_key):
+            problems.messages.append(
+                f"{where} holds whitespace, a comma or a non-ASCII character; keys are printable "
+                "ASCII without spaces or commas (they travel in an HTTP header)"
+            )
+        elif len(api_key) < API_KEY_MIN_LENGTH:
+            problems.messages.append(
+                f"{where} has {len(api_key)} characters; at least {API_KEY_MIN_LENGTH} "
+                "(`openssl rand -hex 32` makes a good one)"
+            )
+    return keys, False

@@ -33,6 +33,24 @@ class UnknownStackError(LookupError):
         )
 
 
+class StackFileError(ValueError):
+    """Raised for a project or stack file that is not valid YAML or not a `config:` mapping."""
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """A project or stack file as a mapping, or a one-line StackFileError saying where it breaks."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise StackFileError(f"{path.name} is not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("config") or {}, dict):
+        raise StackFileError(f"{path.name} must be a mapping with a `config:` mapping in it")
+    return data
+
+
 def stack_names(root: Path = PROJECT_DIR) -> list[str]:
     """The stacks that have a `Pulumi.<stack>.yaml` in `root`, sorted."""
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
@@ -65,17 +83,18 @@ def stack_config(
 
     Raises:
         UnknownStackError: when `Pulumi.<stack>.yaml` does not exist, naming the stacks that do.
+        StackFileError: when a file is not valid YAML, in one line naming the file and where.
     """
     known = stack_names(root)
     if stack not in known:
         raise UnknownStackError(stack, known)
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    project = _read_yaml(root / "Pulumi.yaml")
     config: dict[str, str] = {}
     for key, spec in (project.get("config") or {}).items():
         if isinstance(spec, dict) and "default" in spec:
             config[f"{PROJECT}:{key}"] = as_config_string(spec["default"])
     stack_file = root / f"Pulumi.{stack}.yaml"
-    stack_values = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    stack_values = _read_yaml(stack_file).get("config") or {}
     for key, value in {**stack_values, **(overrides or {})}.items():
         full_key = key if ":" in key else f"{PROJECT}:{key}"
         config[full_key] = as_config_string(value)

@@ -29,6 +29,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 START_TIMEOUT = 10.0
 
+RUN_MARKER = "ECHO_SERVICE_TEST_RUN"
+"""Set in every server a test starts, to the test run's pid: what ``leftover_servers`` looks for."""
+
+
+def leftover_servers(run: int | None = None) -> list[int]:
+    """Pids of processes still running that a server of this test run started (Linux: /proc)."""
+    marker = f"{RUN_MARKER}={run or os.getpid()}".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                status = (proc / "status").read_text()
+                if "\nState:\tZ" not in status:
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
 ECHO_MODEL = "tests.app.models.echo"
 """The model the project's own tests serve: an echo of their own, so a user's ``app/model.py``
 never changes what they see."""
@@ -62,7 +81,11 @@ class Server:
     """
 
     def __init__(
-        self, tmp: Path, env: Mapping[str, str] | None = None, command: Sequence[str] = ()
+        self,
+        tmp: Path,
+        env: Mapping[str, str] | None = None,
+        command: Sequence[str] = (),
+        cwd: Path = REPO,
     ) -> None:
         self.port = free_port()
         self.stdout_path = tmp / f"server-{self.port}.out"
@@ -71,11 +94,12 @@ class Server:
         full_env.update(
             HOST="127.0.0.1", PORT=str(self.port), WEB_CONCURRENCY="2", MODEL_MODULE=ECHO_MODEL
         )
+        full_env[RUN_MARKER] = str(os.getpid())  # tests/conftest.py finds leftovers by it
         full_env.update(env or {})
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
                 command or [sys.executable, "-m", "app"],
-                cwd=REPO,
+                cwd=cwd,
                 env=full_env,
                 stdout=out,
                 stderr=err,

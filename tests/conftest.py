@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 
 import pulumi
 import pytest
@@ -23,6 +25,19 @@ def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_left_behind():
+    """After the whole run, no process of a server a test started is still running."""
+    yield
+    from tests.app_process import leftover_servers
+
+    left = leftover_servers()
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"test servers left running (now killed): {left}"
 
 
 @pytest.fixture(autouse=True)

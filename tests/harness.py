@@ -56,6 +56,8 @@ class Call:
     token: str
     args: dict[str, Any]
     provider: str = ""
+    # How many resources had been registered when the call was made (orders calls and resources).
+    registered_before: int = 0
 
 
 @dataclass
@@ -99,13 +101,18 @@ class Recorder(pulumi_mocks.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list]:
-        self.calls.append(Call(args.token, dict(args.args), args.provider or ""))
+        self.calls.append(
+            Call(args.token, dict(args.args), args.provider or "", len(self.resources))
+        )
         fake = self.fake_calls.get(args.token)
         if fake is None:
             raise AssertionError(
                 f"the program invoked {args.token}, which tests/infra/fakes.py lacks"
             )
-        return fake(args.args), []
+        # A fake answers with outputs, or with (outputs, failures) for a data source that
+        # finds nothing (the program sees the invoke fail, as the provider would make it).
+        result = fake(args.args)
+        return result if isinstance(result, tuple) else (result, [])
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -8,7 +8,9 @@ Every AWS resource goes through one explicit provider, whose `default_tags` tag 
 
 One concern a module: `service` (the component and the ECS service), `registry` (ECR and the
 image), `network` (VPC, subnets, security groups), `edge` (ALB, target group, listeners), `iam`
-(roles), `task` (task and container definitions), `scaling` (autoscaling). Each helper takes the
+(roles), `task` (task and container definitions), `scaling` (autoscaling), and the public edge's
+optional parts: `domain` (ACM certificate, Route 53 records), `secrets` (the API keys in Secrets
+Manager), `waf` (the web ACL's rate limit). Each helper takes the
 component as `parent`, so every resource's URN is what it was when this was one module.
 """
 

@@ -21,10 +21,14 @@ def roles(
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment, aws.iam.Role]:
     """The execution role, its policy attachment, and the container's own (empty) task role."""
     # ECS's agent uses the execution role to pull the image and write logs; nothing else.
+    # aws:SourceAccount as on the task role: only this account's tasks may assume it (AWS ECS
+    # developer guide, "Amazon ECS task execution IAM role", confused deputy prevention).
     execution_role = aws.iam.Role(
         f"{name}-execution",
         description="echo-service: ECS pulls the image from ECR and writes logs",
-        assume_role_policy=json.dumps(_ecs_tasks_trust()),
+        assume_role_policy=account_id.apply(
+            lambda account: json.dumps(_ecs_tasks_trust(source_account=account))
+        ),
         opts=child(parent, provider),
     )
     execution_policy = aws.iam.RolePolicyAttachment(

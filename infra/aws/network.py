@@ -101,8 +101,8 @@ def security_groups(
     provider: aws.Provider,
     vpc_id: pulumi.Input[str],
     settings: Settings,
-) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
-    """The ALB's group (open on 80/443) and the tasks' (open only to the ALB's group).
+) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup, list[pulumi.Resource]]:
+    """The ALB's group (open on 80/443), the tasks' (open only to the ALB's group), the rules.
 
     Rules are separate `aws.vpc.SecurityGroup*Rule` resources, as the AWS provider
     recommends: the two groups refer to each other, which inline rules cannot express
@@ -121,9 +121,10 @@ def security_groups(
         description="echo-service tasks: the container port from the load balancer only",
         opts=child(parent, provider),
     )
+    rules: list[pulumi.Resource] = []
     public_ports = [HTTP_PORT] + ([HTTPS_PORT] if settings.aws.certificate_arn else [])
     for public_port in public_ports:
-        aws.vpc.SecurityGroupIngressRule(
+        alb_in = aws.vpc.SecurityGroupIngressRule(
             f"{name}-alb-in-{public_port}",
             security_group_id=alb_sg.id,
             description=f"Port {public_port} from the internet",
@@ -133,7 +134,8 @@ def security_groups(
             cidr_ipv4="0.0.0.0/0",
             opts=child(parent, provider),
         )
-    aws.vpc.SecurityGroupEgressRule(
+        rules.append(alb_in)
+    alb_out = aws.vpc.SecurityGroupEgressRule(
         f"{name}-alb-out-tasks",
         security_group_id=alb_sg.id,
         description="Requests and health checks to the tasks",
@@ -143,7 +145,7 @@ def security_groups(
         referenced_security_group_id=task_sg.id,
         opts=child(parent, provider),
     )
-    aws.vpc.SecurityGroupIngressRule(
+    task_in = aws.vpc.SecurityGroupIngressRule(
         f"{name}-task-in-alb",
         security_group_id=task_sg.id,
         description="The container port from the load balancer",
@@ -153,7 +155,7 @@ def security_groups(
         referenced_security_group_id=alb_sg.id,
         opts=child(parent, provider),
     )
-    aws.vpc.SecurityGroupEgressRule(
+    task_out = aws.vpc.SecurityGroupEgressRule(
         f"{name}-task-out-all",
         security_group_id=task_sg.id,
         # Image pulls from ECR and logs to CloudWatch go over the internet (no NAT, no VPC
@@ -163,7 +165,8 @@ def security_groups(
         cidr_ipv4="0.0.0.0/0",
         opts=child(parent, provider),
     )
-    return alb_sg, task_sg
+    rules += [alb_out, task_in, task_out]
+    return alb_sg, task_sg, rules
 
 
 def pick_zone(names: Sequence[str], index: int) -> str:

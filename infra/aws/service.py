@@ -7,13 +7,17 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.domain import alias_record, domain_certificate, manual_dns_records
 from infra.aws.edge import load_balancer
 from infra.aws.iam import roles
+from infra.aws.model import model_policy
 from infra.aws.network import network, security_groups
 from infra.aws.options import child, invoke
 from infra.aws.registry import image
 from infra.aws.scaling import autoscaling
+from infra.aws.secrets import API_KEYS_ENV, api_keys_secret
 from infra.aws.task import CONTAINER_NAME, task_definition
+from infra.aws.waf import web_acl
 from infra.settings import AwsSettings, Settings
 
 COMPONENT_TYPE = "echo-service:aws:FargateService"
@@ -23,6 +27,12 @@ HEALTH_CHECK_GRACE_PERIOD_SECONDS = 30
 # Rolling deployments: start the new tasks before stopping the old ones, never below capacity.
 DEPLOYMENT_MINIMUM_HEALTHY_PERCENT = 100
 DEPLOYMENT_MAXIMUM_PERCENT = 200
+# How long `pulumi up` waits for the service to become steady. The provider's default is 20
+# minutes for create and update (terraform-provider-aws, internal/service/ecs/service.go,
+# `Timeouts`), and a rollback alone, with ECS's launch backoff between failing tasks, has been
+# reported to take 18-20 minutes: at 20 the wait could end while ECS is still rolling back,
+# with an error that says "timeout" instead of "rolled back". Twice the reported figure.
+SERVICE_TIMEOUTS = pulumi.CustomTimeouts(create="40m", update="40m")
 
 
 class FargateService(pulumi.ComponentResource):
@@ -63,7 +73,12 @@ class FargateService(pulumi.ComponentResource):
             f"{name}-aws",
             region=aws_settings.region,
             # Tags once, here: every resource this provider creates carries them.
-            default_tags=aws.ProviderDefaultTagsArgs(tags=settings.labels),
+            default_tags=aws.ProviderDefaultTagsArgs(
+                tags={**aws_settings.default_tags, **settings.labels}
+            ),
+            # The stack's other `aws:` settings (profile, assumeRoles, allowedAccountIds, ...):
+            # an explicit provider reads none of them by itself, unlike the default provider.
+            **aws_settings.provider,
             opts=pulumi.ResourceOptions(parent=self),
         )
         caller = aws.get_caller_identity_output(opts=invoke(self, provider))
@@ -72,10 +87,36 @@ class FargateService(pulumi.ComponentResource):
 
         image_ref = image(self, name, provider, settings)
         vpc_id, subnet_ids, routes = network(self, name, provider, aws_settings)
-        alb_sg, task_sg = security_groups(self, name, provider, vpc_id, settings)
-        lb, target_group, listeners = load_balancer(
-            self, name, provider, vpc_id, subnet_ids, alb_sg, settings, routes
+        alb_sg, task_sg, sg_rules = security_groups(self, name, provider, vpc_id, settings)
+        edge = settings.edge
+        # `domain`: an ACM certificate (unless certificateArn brings one); its ARN is None
+        # while it waits for DNS records the user adds by hand (see infra/aws/domain.py).
+        domain = (
+            domain_certificate(self, name, provider, settings)
+            if edge.domain and not aws_settings.certificate_arn
+            else None
         )
+        lb, target_group, listeners = load_balancer(
+            self,
+            name,
+            provider,
+            vpc_id,
+            subnet_ids,
+            alb_sg,
+            settings,
+            routes,
+            certificate_arn=domain.certificate_arn if domain else None,
+        )
+        https = bool(aws_settings.certificate_arn or (domain and domain.certificate_arn))
+        extra_exports: dict[str, pulumi.Output] = {}
+        if domain and domain.zone_id:
+            alias_record(self, name, provider, settings, domain.zone_id, lb)
+        elif domain:
+            extra_exports["dnsRecords"] = manual_dns_records(
+                domain.certificate, lb, settings, issued=domain.certificate_arn is not None
+            )
+        if edge.web_acl:
+            web_acl(self, name, provider, settings, lb)
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -95,6 +136,17 @@ class FargateService(pulumi.ComponentResource):
         execution_role, execution_policy, task_role = roles(
             self, name, provider, partition, caller.account_id
         )
+        model_read = []
+        if settings.model.enabled:
+            model_read = [model_policy(self, name, provider, partition, task_role, settings.model)]
+        secrets: dict[str, pulumi.Input[str]] = {}
+        secret_policies: list[pulumi.Resource] = []
+        if edge.api_keys is not None:
+            value_from, read_policy = api_keys_secret(
+                self, name, provider, settings, execution_role
+            )
+            secrets[API_KEYS_ENV] = value_from
+            secret_policies.append(read_policy)
         task = task_definition(
             self,
             name,
@@ -105,6 +157,8 @@ class FargateService(pulumi.ComponentResource):
             execution_role,
             execution_policy,
             task_role,
+            secrets=secrets,
+            after=[*model_read, *secret_policies],
         )
         service = _service(
             self,
@@ -116,19 +170,24 @@ class FargateService(pulumi.ComponentResource):
             subnet_ids,
             task_sg,
             target_group,
-            [*listeners, *routes],
+            # The rules, too: a task started before its ingress rule (or the ALB's egress rule
+            # to the new containerPort) exists fails its health checks and trips the breaker.
+            [*listeners, *routes, *sg_rules],
         )
         autoscaling(self, name, provider, settings, cluster, service)
 
-        scheme = "https" if aws_settings.certificate_arn else "http"
-        self.url = pulumi.Output.concat(scheme, "://", lb.dns_name)
+        scheme = "https" if https else "http"
+        # On its own domain once HTTPS is on (the certificate names the domain, not the ALB).
+        host = edge.domain if https and edge.domain else lb.dns_name
+        self.url = pulumi.Output.concat(scheme, "://", host)
         self.image = image_ref
         self.cluster = cluster.name
-        # Resolving the service's name also checks that the rollout really deployed this
-        # program's task definition (see `deployed_or_fail`).
-        self.service = pulumi.Output.all(service.name, service.task_definition, task.arn).apply(
-            lambda args: deployed_or_fail(*args)
-        )
+        # Resolving the service's name also checks that the service really runs this program's
+        # task definition, as ECS reports it now (see `deployed_or_fail`), not as the state
+        # remembers it.
+        self.service = pulumi.Output.all(
+            service.name, running_task_definition(self, provider, cluster, service), task.arn
+        ).apply(lambda args: deployed_or_fail(*args))
         self.log_group = log_group.name
         self.exports = {
             "url": self.url,
@@ -138,6 +197,7 @@ class FargateService(pulumi.ComponentResource):
             "logGroup": self.log_group,
             "loadBalancer": lb.dns_name,
             "region": pulumi.Output.from_input(aws_settings.region),
+            **extra_exports,
         }
         self.register_outputs(self.exports)
 
@@ -174,7 +234,10 @@ def _service(
                 container_port=settings.container_port,
             )
         ],
-        health_check_grace_period_seconds=HEALTH_CHECK_GRACE_PERIOD_SECONDS,
+        # The start-up budget, when set: the ALB's failing checks of a task that is still
+        # loading its model are ignored that long.
+        health_check_grace_period_seconds=settings.server.startup_seconds
+        or HEALTH_CHECK_GRACE_PERIOD_SECONDS,
         deployment_minimum_healthy_percent=DEPLOYMENT_MINIMUM_HEALTHY_PERCENT,
         deployment_maximum_percent=DEPLOYMENT_MAXIMUM_PERCENT,
         # A new image whose tasks keep failing is stopped after a few failures and the
@@ -198,33 +261,72 @@ def _service(
             # `pulumi up` would reset it to minReplicas, under load too. Raising minReplicas
             # still raises the count: the scaling target's new minimum scales the service out.
             ignore_changes=["desiredCount"],
+            custom_timeouts=SERVICE_TIMEOUTS,
         ),
     )
 
 
-def deployed_or_fail(service_name: str, deployed: str, wanted: str) -> str:
-    """Fails `pulumi up` when the service runs another task definition than the one deployed.
+def running_task_definition(
+    parent: pulumi.ComponentResource,
+    provider: aws.Provider,
+    cluster: aws.ecs.Cluster,
+    service: aws.ecs.Service,
+) -> pulumi.Output[str]:
+    """The task definition the service runs now, read from ECS after the service's update.
+
+    Why a live read: when the circuit breaker rolls a deployment back, the provider's waiter
+    fails before it re-reads the service (terraform-provider-aws, internal/service/ecs/
+    service.go: `resourceServiceUpdate` returns the "waiting for ECS Service (...) update"
+    error before `resourceServiceRead`), so the state keeps the planned task definition, not
+    the one ECS restored, and pulumi-terraform-bridge records it (with the error as an
+    initialization error). The next `pulumi up` then sees no difference: the engine only
+    re-runs an empty update for the initialization error, which sends nothing to ECS, and would
+    succeed while the old image serves. This read (DescribeServices) sees what ECS runs.
+
+    The service's name is an input and the service is a dependency, so the read waits for the
+    service's create or update to finish. In a preview of a new service the name is unknown and
+    the read is skipped.
+    """
+    live = aws.ecs.get_service_output(
+        cluster_arn=cluster.arn,
+        service_name=service.name,
+        opts=pulumi.InvokeOutputOptions(parent=parent, provider=provider, depends_on=[service]),
+    )
+    return live.task_definition
+
+
+def deployed_or_fail(service_name: str, running: str, wanted: str) -> str:
+    """Fails `pulumi up` when the service runs another task definition than this program's.
 
     With rollback on, ECS's circuit breaker restores the previous task definition when the new
-    tasks keep failing, and the service becomes steady again. Older releases of the upstream
-    terraform-provider-aws report that wait as a success (hashicorp/terraform-provider-aws#19519);
-    recent ones follow the ECS service deployment and should fail on its ROLLBACK_SUCCESSFUL
-    status themselves (not verified against a real account). Either way the service then
-    reports the old task definition, which this catches, as a backstop that does not depend on
-    the provider version. It runs only on known values: not in a preview of a new task
-    definition, and a no-op update compares the same two ARNs from the state.
+    tasks keep failing. Recent releases of terraform-provider-aws fail that update themselves
+    (its waiter treats the deployment's ROLLBACK_SUCCESSFUL status as an error), but they keep
+    the planned task definition in the state (see `running_task_definition`), so the next `up`
+    would find nothing to change. `running` is read from ECS, so that next `up` fails here, and
+    says how to deploy again. In a preview it only warns: a preview changes nothing.
+
+    Args:
+        service_name: The ECS service's name.
+        running: The task definition ECS reports for the service now (DescribeServices).
+        wanted: The task definition this program registered.
 
     Returns:
-        The service's name, when the deployed task definition is the wanted one.
+        The service's name, when the running task definition is the wanted one.
 
     Raises:
-        pulumi.RunError: when the service rolled back.
+        pulumi.RunError: when the service runs another task definition (it rolled back).
     """
-    if deployed and wanted and deployed != wanted:
-        raise pulumi.RunError(
-            f"ECS service {service_name} rolled back to {deployed}: the new tasks ({wanted}) "
-            "failed to start or to pass health checks, and the deployment circuit breaker "
-            "restored the previous version. Check the logs: "
-            "`aws logs tail $(pulumi stack output logGroup) --follow`."
+    if running and wanted and running != wanted:
+        message = (
+            f"ECS service {service_name} runs {running}, not {wanted}: the last deployment "
+            "was rolled back by the deployment circuit breaker (the new tasks failed to start "
+            "or to pass health checks), and the previous version still serves. Check the logs: "
+            "`aws logs tail $(pulumi stack output logGroup) --since 1h`. Then fix the app and "
+            "run `pulumi up --refresh`: the refresh lets Pulumi see the version ECS restored, "
+            "so it deploys the new one again."
         )
+        if pulumi.runtime.is_dry_run():
+            pulumi.log.warn(message)
+        else:
+            raise pulumi.RunError(message)
     return service_name

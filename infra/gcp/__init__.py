@@ -8,8 +8,10 @@ Pods are ready and the load balancer has an address.
 
 One concern a module: `service` (the component), `registry` (Artifact Registry, the image, the
 nodes' pull access), `cluster` (APIs, cluster, node pool, kubeconfig, Kubernetes provider),
-`workload` (the Kubernetes objects), `labels` (names and label values). Each helper takes the
-component as `parent`, so every resource's URN is what it was when this was one module.
+`workload` (the Kubernetes objects), `labels` (names and label values), and `edge` (with
+`domain`: the Ingress's HTTPS load balancer, its static address, certificate and Cloud Armor).
+Each helper takes the component as `parent`, so every resource's URN is what it was when this was
+one module.
 """
 
 from infra.gcp.cluster import (

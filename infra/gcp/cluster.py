@@ -13,11 +13,24 @@ from infra.settings import Settings
 
 # APIs the stack uses. Compute Engine holds the cluster's VMs and the load balancer's forwarding
 # rule and firewall rules; enabling the container API would turn it on anyway, but listing it
-# lets the registry permission below wait for it.
+# lets what uses it wait for it. IAM creates the nodes' service account; Cloud Resource Manager
+# reads and writes the project's IAM policy for its role. Each resource depends on the APIs it
+# calls. (Service Usage itself, which enables the others, is on in every new project.)
+#
+# Propagation: the provider's google_project_service waits until the API is listed as enabled
+# (terraform-provider-google, resourcemanager/resource_google_project.go,
+# waitForServiceUsageEnabledServices), but it does not retry a call that an API's frontend still
+# refuses with 403 SERVICE_DISABLED just after (transport/error_retry_predicates.go retries
+# network errors, 429/5xx and a few 403 quota reasons, not accessNotConfigured). pulumi_gcp has
+# no wait resource, so when that happens on a brand-new project the first `pulumi up` fails
+# with "... has not been used in project ... or it is disabled" and a second `pulumi up`, a
+# minute later, carries on from where it stopped (README, troubleshooting).
 APIS = (
     "compute.googleapis.com",
     "container.googleapis.com",
     "artifactregistry.googleapis.com",
+    "iam.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
 )
 
 # Node pool (Standard mode). Access is governed by IAM, so the broad OAuth scope is the one Google
@@ -65,15 +78,25 @@ def cluster(
     settings: Settings,
     apis: dict[str, gcp.projects.Service],
     gcp_labels: dict[str, str],
+    node_account: gcp.serviceaccount.Account,
+    node_role: gcp.projects.IAMMember,
 ) -> tuple[gcp.container.Cluster, gcp.container.NodePool | None]:
-    """The regional GKE cluster and, in Standard mode, its managed node pool (else None)."""
+    """The regional GKE cluster and, in Standard mode, its managed node pool (else None).
+
+    The nodes run as `node_account`; the cluster waits for its role, so the first nodes can
+    write logs and metrics as soon as they boot.
+    """
     g = settings.gcp
     on_gcp = pulumi.ResourceOptions(parent=parent, provider=provider)
     autopilot = g.gke_mode == "autopilot"
     cluster_opts = pulumi.ResourceOptions.merge(
         on_gcp,
         pulumi.ResourceOptions(
-            depends_on=[apis["container.googleapis.com"], apis["compute.googleapis.com"]]
+            depends_on=[
+                apis["container.googleapis.com"],
+                apis["compute.googleapis.com"],
+                node_role,
+            ]
         ),
     )
     common = {
@@ -84,12 +107,32 @@ def cluster(
         # on the cluster after deleting everything else. Off unless asked for.
         "deletion_protection": settings.deletion_protection,
     }
+    # The user's network, when set; else the provider's default, the `default` network (which
+    # organizations often do not create: then these are how the cluster finds one).
+    if g.network:
+        common["network"] = g.network
+    if g.subnetwork:
+        common["subnetwork"] = g.subnetwork
     # Auto-named (`<name>-<random>`): unique per stack, short enough for GKE's 40
     # characters, and a replacement can be created before the old cluster is deleted.
     if autopilot:
         # Autopilot always runs Workload Identity with the project's pool; it is not a
-        # setting there. Nodes, their size, repair and upgrades are Google's.
-        gke = gcp.container.Cluster(name, enable_autopilot=True, opts=cluster_opts, **common)
+        # setting there. Nodes, their size, repair and upgrades are Google's; their identity
+        # is the one setting of Autopilot's node defaults used here.
+        gke = gcp.container.Cluster(
+            name,
+            enable_autopilot=True,
+            cluster_autoscaling=gcp.container.ClusterClusterAutoscalingArgs(
+                auto_provisioning_defaults=(
+                    gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsArgs(
+                        service_account=node_account.email,
+                        oauth_scopes=list(NODE_OAUTH_SCOPES),
+                    )
+                ),
+            ),
+            opts=cluster_opts,
+            **common,
+        )
         return gke, None
 
     gke = gcp.container.Cluster(
@@ -119,6 +162,10 @@ def cluster(
         management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
         node_config=gcp.container.NodePoolNodeConfigArgs(
             machine_type=g.machine_type,
+            service_account=node_account.email,
+            # Sized to fit a usual regional SSD quota at maxNodeCount (settings.py).
+            disk_size_gb=g.node_disk_size_gb,
+            disk_type=g.node_disk_type,
             oauth_scopes=list(NODE_OAUTH_SCOPES),
             workload_metadata_config=(
                 gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(

@@ -31,6 +31,7 @@ def registry(
     provider: gcp.Provider,
     settings: Settings,
     apis: dict[str, gcp.projects.Service],
+    node_account: gcp.serviceaccount.Account,
 ) -> tuple[docker_build.Image, pulumi.Output[str], gcp.artifactregistry.RepositoryIamMember]:
     """The repository, the image pushed to it, and the nodes' pull access.
 
@@ -79,7 +80,8 @@ def registry(
     repository_url = pulumi.Output.concat(
         registry_host, "/", g.project, "/", repository.repository_id, "/", IMAGE_NAME
     )
-    # A short-lived token of the credentials Pulumi runs with: no `docker login` needed.
+    # A short-lived token of the credentials Pulumi runs with: no `docker login` needed. The
+    # lookup reads the provider's own credentials and calls no Google API, so it waits for none.
     client = gcp.organizations.get_client_config_output(
         opts=pulumi.InvokeOutputOptions(parent=parent, provider=provider)
     )
@@ -96,22 +98,14 @@ def registry(
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[repository]),
     )
 
-    # Nodes pull as the project's default compute service account. Projects in organizations
-    # created since May 2024 no longer grant it Editor, so it may not read the registry at
-    # all: grant it read access to this repository only.
-    node_account = gcp.compute.get_default_service_account_output(
-        opts=pulumi.InvokeOutputOptions(
-            parent=parent,
-            provider=provider,
-            depends_on=[apis["compute.googleapis.com"]],
-        )
-    )
+    # The nodes' own service account (nodes.py) reads this repository only.
     pull_access = gcp.artifactregistry.RepositoryIamMember(
         f"{name}-nodes-pull",
         repository=repository.name,
         location=repository.location,
         role=AR_READER_ROLE,
         member=node_account.member,
+        # Through the repository: an Artifact Registry call, after that API is on.
         opts=on_gcp,
     )
     return image, image_ref, pull_access

@@ -6,9 +6,12 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.gcp.cluster import cluster, enable_apis, kubernetes_provider
+from infra.gcp.edge import backend_config_annotations, ingress
 from infra.gcp.labels import gcp_label_value
+from infra.gcp.model import model_read_access
+from infra.gcp.nodes import node_service_account
 from infra.gcp.registry import registry
-from infra.gcp.workload import load_balancer_url, workload
+from infra.gcp.workload import SERVICE_PORT, load_balancer_url, workload
 from infra.settings import Settings
 
 
@@ -51,14 +54,46 @@ class GkeService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         apis = enable_apis(self, name, provider)
-        image, image_ref, pull_access = registry(self, name, provider, settings, apis)
-        gke, node_pool = cluster(self, name, provider, settings, apis, gcp_labels)
-        k8s_provider, secret_kubeconfig = kubernetes_provider(self, name, settings, gke, node_pool)
-        ns, service = workload(
-            self, name, k8s_provider, settings, image_ref, after=[pull_access, image]
+        node_account, node_role = node_service_account(self, name, provider, settings, apis)
+        image, image_ref, pull_access = registry(self, name, provider, settings, apis, node_account)
+        gke, node_pool = cluster(
+            self, name, provider, settings, apis, gcp_labels, node_account, node_role
         )
-
-        self.url = service.status.apply(load_balancer_url)
+        k8s_provider, secret_kubeconfig = kubernetes_provider(self, name, settings, gke, node_pool)
+        after: list[pulumi.Resource] = [pull_access, image]
+        if settings.model.enabled:
+            # The first Pods must not start before their service account may read the model.
+            after.append(model_read_access(self, name, provider, settings))
+        domain = settings.edge.domain
+        # With a domain, the Service sits behind the Ingress's HTTPS load balancer.
+        backend_config = settings.project
+        ns, service = workload(
+            self,
+            name,
+            k8s_provider,
+            settings,
+            image_ref,
+            after=after,
+            service_annotations=backend_config_annotations(backend_config) if domain else None,
+        )
+        extra_exports: dict[str, pulumi.Output] = {}
+        if domain:
+            extra_exports = ingress(
+                self,
+                name,
+                provider,
+                k8s_provider,
+                settings,
+                ns,
+                service.metadata.labels,
+                service,
+                backend_config,
+                SERVICE_PORT,
+                apis["compute.googleapis.com"],
+            )
+            self.url = pulumi.Output.from_input(f"https://{domain}")
+        else:
+            self.url = service.status.apply(load_balancer_url)
         self.exports = {
             "url": self.url,
             "image": image_ref,
@@ -68,5 +103,6 @@ class GkeService(pulumi.ComponentResource):
             "namespace": ns,
             "service": service.metadata.name,
             "kubeconfig": secret_kubeconfig,
+            **extra_exports,
         }
         self.register_outputs(self.exports)

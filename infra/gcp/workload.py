@@ -3,16 +3,27 @@ HorizontalPodAutoscaler and a PodDisruptionBudget."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.gcp.labels import dns_label, k8s_label_value
-from infra.settings import LIVENESS_PATH, READINESS_PATH, Settings
+from infra.gcp.model import (
+    FETCH_EPHEMERAL_STORAGE,
+    MODEL_SERVICE_ACCOUNT,
+    MODEL_VOLUME,
+    ephemeral_storage,
+    fetch_container,
+    model_volume,
+    service_account,
+)
+from infra.settings import LIVENESS_PATH, MODEL_DIR, READINESS_PATH, Settings, container_env
 
 SERVICE_PORT = 80  # the load balancer's port; the URL has no port in it
 PORT_NAME = "http"
+API_KEYS_ENV = "API_KEYS"  # the variable the app reads its keys from (comma-separated)
 # A UID, not a name: kubelet can only check `runAsNonRoot` against a numeric user, and the image's
 # USER may be a name. Any non-root UID works: the image's files are world-readable and the app
 # writes only to /tmp.
@@ -27,10 +38,28 @@ TMP_SIZE_LIMIT = "64Mi"
 # (the old Pods keep serving: maxUnavailable is 0). Creation allows for Autopilot provisioning the
 # first nodes.
 DEPLOYMENT_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="10m")
+# The Service is created with the namespace, in parallel with the Deployment, and pulumi-kubernetes
+# waits until it selects a ready Pod as well as until the load balancer has an address
+# (pulumi-kubernetes, provider/pkg/await/service.go, serviceInitAwaiter: "Service does not target
+# any Pods"). Its default 10 minutes would run out before the Deployment's 15 on a first
+# Autopilot `up` whose nodes are slow to come: the Service waits as long as the Deployment may,
+# plus the minutes a load balancer takes once it has a Pod.
+SERVICE_TIMEOUTS = pulumi.CustomTimeouts(create="20m", update="10m")
 ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"  # a well-known node label
 # The namespace admits only Pods meeting the "restricted" Pod Security Standard, which the
 # Deployment does; a later change that weakens it is refused by the cluster, not shipped.
 POD_SECURITY_LABELS = {"pod-security.kubernetes.io/enforce": "restricted"}
+# The startup probe's period; with startupSeconds set its failure threshold covers the budget.
+STARTUP_PROBE_PERIOD_SECONDS = 3
+STARTUP_PROBE_FAILURES = 20  # 60 s, when startupSeconds is not set
+
+
+def deployment_timeouts(startup_seconds: int) -> pulumi.CustomTimeouts:
+    """How long `pulumi up` waits for the rollout: the defaults, plus the start-up budget."""
+    if not startup_seconds:
+        return DEPLOYMENT_TIMEOUTS
+    extra = math.ceil(startup_seconds / 60)
+    return pulumi.CustomTimeouts(create=f"{15 + extra}m", update=f"{10 + extra}m")
 
 
 def workload(
@@ -40,14 +69,18 @@ def workload(
     settings: Settings,
     image_ref: pulumi.Output[str],
     after: list[pulumi.Resource],
+    service_annotations: dict[str, str] | None = None,
 ) -> tuple[pulumi.Output[str], k8s.core.v1.Service]:
     """The Kubernetes objects of the endpoint, in a namespace of their own.
 
     Args:
         after: What the Deployment waits for (the image, the nodes' pull access).
+        service_annotations: With `domain`, the Service sits behind the Ingress's load
+            balancer: a ClusterIP Service with these annotations (NEGs, BackendConfig).
+            None: the default LoadBalancer Service.
 
     Returns:
-        The namespace's name and the LoadBalancer Service.
+        The namespace's name and the Service.
     """
     on_k8s = pulumi.ResourceOptions(parent=parent, provider=k8s_provider)
     selector = {
@@ -71,7 +104,31 @@ def workload(
     def meta(object_name: str = workload_name) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
 
-    spec = _Workload(workload_name, image_ref, labels, selector, settings)
+    if settings.model.enabled:
+        service_account(parent, name, k8s_provider, ns, labels)
+    api_keys_secret = None
+    if settings.edge.api_keys is not None:
+        # The keys as a Kubernetes Secret, auto-named (`api-keys-<random>`): pulumi-kubernetes
+        # replaces a Secret whose data changes (Secrets are immutable to it unless the provider's
+        # enableSecretMutable is on, which this program never sets), so new keys get a new name,
+        # the Deployment's
+        # reference changes with it, and the Pods roll over to the new keys (env is read at
+        # start). The value is a secret Output: encrypted in the state, never in the Pod spec.
+        api_keys_secret = k8s.core.v1.Secret(
+            f"{name}-api-keys",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=ns, labels=labels),
+            type="Opaque",
+            string_data={API_KEYS_ENV: settings.edge.api_keys},
+            opts=on_k8s,
+        )
+    spec = _Workload(
+        workload_name,
+        image_ref,
+        labels,
+        selector,
+        settings,
+        api_keys_secret.metadata.name if api_keys_secret is not None else None,
+    )
     deployment = k8s.apps.v1.Deployment(
         f"{name}-deployment",
         metadata=meta(),
@@ -93,15 +150,23 @@ def workload(
         ),
         opts=pulumi.ResourceOptions.merge(
             on_k8s,
-            pulumi.ResourceOptions(depends_on=after, custom_timeouts=DEPLOYMENT_TIMEOUTS),
+            pulumi.ResourceOptions(
+                depends_on=after,
+                custom_timeouts=deployment_timeouts(settings.server.startup_seconds),
+            ),
         ),
     )
     # Pulumi waits until the load balancer has an address before this resolves.
+    service_meta = meta()
+    if service_annotations is not None:
+        service_meta = k8s.meta.v1.ObjectMetaArgs(
+            name=workload_name, namespace=ns, labels=labels, annotations=service_annotations
+        )
     service = k8s.core.v1.Service(
         f"{name}-service",
-        metadata=meta(),
+        metadata=service_meta,
         spec=k8s.core.v1.ServiceSpecArgs(
-            type="LoadBalancer",
+            type="LoadBalancer" if service_annotations is None else "ClusterIP",
             selector=selector,
             ports=[
                 k8s.core.v1.ServicePortArgs(
@@ -109,7 +174,9 @@ def workload(
                 )
             ],
         ),
-        opts=on_k8s,
+        opts=pulumi.ResourceOptions.merge(
+            on_k8s, pulumi.ResourceOptions(custom_timeouts=SERVICE_TIMEOUTS)
+        ),
     )
     k8s.autoscaling.v2.HorizontalPodAutoscaler(
         f"{name}-hpa",
@@ -171,6 +238,25 @@ class _Workload:
     labels: dict[str, str]
     selector: dict[str, str]
     settings: Settings
+    api_keys_secret: pulumi.Input[str] | None = None
+
+
+def _env(w: _Workload) -> list[k8s.core.v1.EnvVarArgs]:
+    # PORT, the server's settings and the model's path when set (infra.settings.container_env,
+    # the same on every target), then the API keys from their Secret.
+    env = [k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in container_env(w.settings)]
+    if w.api_keys_secret is not None:
+        env.append(
+            k8s.core.v1.EnvVarArgs(
+                name=API_KEYS_ENV,
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                        name=w.api_keys_secret, key=API_KEYS_ENV
+                    )
+                ),
+            )
+        )
+    return env
 
 
 def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
@@ -181,9 +267,50 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
     resources = {"cpu": f"{s.cpu * 1000 // 1024}m", "memory": f"{s.memory}Mi"}
     alive = k8s.core.v1.HTTPGetActionArgs(path=LIVENESS_PATH, port=PORT_NAME)
     ready = k8s.core.v1.HTTPGetActionArgs(path=READINESS_PATH, port=PORT_NAME)
+    locked_down = k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+    mounts = [k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")]
+    # The only writable path: the root filesystem is read-only.
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name="tmp",
+            empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT),
+        )
+    ]
+    model = s.model
+    init_containers = None
+    if model.enabled:
+        # The model's volume counts against the Pod's ephemeral storage (the larger of its app
+        # containers' summed limits and any init container's; kubelet evicts a Pod that writes
+        # more), so the app container asks for it, and Autopilot provisions (and bills) it.
+        # The init container asks for the app's CPU and memory (a Pod's effective request is
+        # the larger of the two, so the fetch adds nothing; limits equal requests keep the Pod
+        # Guaranteed) but only a little ephemeral storage of its own: what it downloads is in
+        # the volume, and Autopilot's 10 GiB cap then holds for the app's request alone.
+        init_resources = {**resources, "ephemeral-storage": FETCH_EPHEMERAL_STORAGE}
+        resources = {**resources, "ephemeral-storage": ephemeral_storage(model)}
+        init_containers = [fetch_container(model, init_resources, locked_down)]
+        mounts.append(
+            k8s.core.v1.VolumeMountArgs(name=MODEL_VOLUME, mount_path=MODEL_DIR, read_only=True)
+        )
+        volumes.append(model_volume(model))
+    startup_failures = (
+        math.ceil(s.server.startup_seconds / STARTUP_PROBE_PERIOD_SECONDS)
+        if s.server.startup_seconds
+        else STARTUP_PROBE_FAILURES
+    )
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=w.labels),
         spec=k8s.core.v1.PodSpecArgs(
+            # With a model to fetch, the Pod runs as the service account its bucket grants
+            # read access to (infra/gcp/model.py); it still gets no API token.
+            service_account_name=MODEL_SERVICE_ACCOUNT if model.enabled else None,
+            init_containers=init_containers,
             # The endpoint never calls the Kubernetes API; no token in the Pod to steal.
             automount_service_account_token=False,
             termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
@@ -212,14 +339,18 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
                             name=PORT_NAME, container_port=s.container_port, protocol="TCP"
                         )
                     ],
-                    env=[k8s.core.v1.EnvVarArgs(name="PORT", value=str(s.container_port))],
+                    env=_env(w),
                     resources=k8s.core.v1.ResourceRequirementsArgs(
                         requests=resources, limits=resources
                     ),
-                    # Up to a minute to start and load the model; until then the other probes
-                    # wait, and a model that never loads gets its container restarted.
+                    # Up to a minute (or startupSeconds) to start and load the model; until then
+                    # the other probes wait, and a model that never loads gets its container
+                    # restarted.
                     startup_probe=k8s.core.v1.ProbeArgs(
-                        http_get=ready, period_seconds=3, timeout_seconds=2, failure_threshold=20
+                        http_get=ready,
+                        period_seconds=STARTUP_PROBE_PERIOD_SECONDS,
+                        timeout_seconds=2,
+                        failure_threshold=startup_failures,
                     ),
                     # Out of the load balancer after 3 failed checks (15 s), back after one.
                     readiness_probe=k8s.core.v1.ProbeArgs(
@@ -235,22 +366,10 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
                             sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SLEEP_SECONDS)
                         )
                     ),
-                    security_context=k8s.core.v1.SecurityContextArgs(
-                        run_as_non_root=True,
-                        allow_privilege_escalation=False,
-                        read_only_root_filesystem=True,
-                        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
-                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+                    security_context=locked_down,
+                    volume_mounts=mounts,
                 )
             ],
-            # The only writable path: the root filesystem is read-only.
-            volumes=[
-                k8s.core.v1.VolumeArgs(
-                    name="tmp",
-                    empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT),
-                )
-            ],
+            volumes=volumes,
         ),
     )

@@ -42,7 +42,7 @@ def test_the_document_carries_the_schema_example_and_version():
     flower = doc["components"]["schemas"]["Flower"]
     assert flower["required"] == ["petal_length", "petal_width"]
     assert flower["properties"]["petal_length"]["exclusiveMinimum"] == 0
-    answer = doc["components"]["schemas"]["Prediction"]["properties"]["response"]
+    answer = doc["components"]["schemas"]["PredictionEnvelope"]["properties"]["response"]
     assert answer == {"$ref": "#/components/schemas/Answer"}
     query = doc["paths"]["/predict"]["get"]["parameters"][0]
     assert query["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Flower"}
@@ -98,3 +98,12 @@ def test_fuzzing_the_running_endpoint_from_its_document_finds_nothing(
     assert result.returncode == 0, result.stdout[-4000:]
     assert "No issues found" in result.stdout
     assert "Traceback" not in srv.stderr
+
+
+def test_the_envelope_never_takes_the_name_of_a_model_schema():
+    doc = document(load_spec("examples.iris.model"))
+    schemas = doc["components"]["schemas"]
+    assert schemas["Prediction"]["required"] == ["species", "probability"]  # the model's own
+    envelope = schemas["PredictionEnvelope"]["properties"]["response"]
+    assert envelope == {"$ref": "#/components/schemas/Prediction"}
+    validate(doc)

@@ -80,9 +80,26 @@ def _ecs_cluster(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": arn, "name": cluster, "arn": arn}
 
 
+# What ECS runs per service name, as DescribeServices (aws.ecs.get_service) reports it: the task
+# definition the service was last given. A test sets ECS_ROLLED_BACK_TO to play a circuit
+# breaker that restored another one.
+ECS_RUNNING: dict[str, str] = {}
+ECS_ROLLED_BACK_TO: dict[str, str] = {}
+
+
 def _ecs_service(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     service = _physical(name, inputs)
+    ECS_RUNNING[service] = inputs.get("taskDefinition", "")
     return {"id": _arn("ecs", f"service/{service}"), "name": service}
+
+
+def _get_ecs_service(args: dict[str, Any]) -> dict[str, Any]:
+    service = args["serviceName"]
+    running = ECS_ROLLED_BACK_TO.get("any") or ECS_RUNNING.get(service, "")
+    return {"id": _arn("ecs", f"service/{service}"), "arn": _arn("ecs", f"service/{service}"),
+            "serviceName": service, "clusterArn": args["clusterArn"], "desiredCount": 2,
+            "launchType": "FARGATE", "schedulingStrategy": "REPLICA",
+            "taskDefinition": running}  # fmt: skip
 
 
 def _task_definition(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -173,10 +190,88 @@ def _caller_identity(args: dict[str, Any]) -> dict[str, Any]:
             "arn": f"arn:aws:iam::{ACCOUNT}:user/tester"}  # fmt: skip
 
 
+# --- aws: the public edge (domain, certificate, secrets, WAF) -----------------------------------
+# Route 53 public zones of the fake account, by name; tests add and remove zones.
+ROUTE53_ZONES: dict[str, str] = {"example.com": "Z0EXAMPLE1234567"}
+# Domains with an ISSUED ACM certificate in the fake region; tests add domains.
+ACM_ISSUED: set[str] = set()
+
+
+def _route53_zone(args: dict[str, Any]) -> Any:
+    name = str(args.get("name", "")).rstrip(".")
+    zone_id = args.get("zoneId") or ROUTE53_ZONES.get(name)
+    if not zone_id:
+        return {}, [("name", "no matching Route 53 Hosted Zone found")]
+    return {"id": zone_id, "zoneId": zone_id, "name": name, "privateZone": False,
+            "nameServers": ["ns-1.awsdns-01.org"]}  # fmt: skip
+
+
+def _acm_certificate_lookup(args: dict[str, Any]) -> Any:
+    domain = args.get("domain")
+    # Certificates this fake account holds carry the stack's tags (the provider's default_tags).
+    if domain not in ACM_ISSUED or not (args.get("tags") or {}).get("stack"):
+        return {}, [("domain", f"no ACM Certificate matching domain ({domain}) found")]
+    return {"id": _arn("acm", f"certificate/{_hex(domain, 8)}"), "domain": domain,
+            "arn": _arn("acm", f"certificate/{_hex(domain, 8)}"), "status": "ISSUED"}  # fmt: skip
+
+
+def _acm_certificate(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    domain = inputs["domainName"]
+    arn = _arn("acm", f"certificate/{_hex(name, 8)}-{_hex(domain, 4)}")
+    return {"id": arn, "arn": arn, "status": "PENDING_VALIDATION",
+            "domainValidationOptions": [{
+                "domainName": domain,
+                "resourceRecordName": f"_{_hex(domain, 32)}.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{_hex(name, 32)}.xlfgrmvvlj.acm-validations.aws.",
+            }]}  # fmt: skip
+
+
+def _route53_record(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f"{inputs['zoneId']}_{inputs['name']}_{inputs['type']}",
+            "fqdn": str(inputs["name"]).rstrip(".")}  # fmt: skip
+
+
+def _secret(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    secret = _physical(name, inputs)
+    arn = _arn("secretsmanager", f"secret:{secret}-AbCdEf")
+    return {"id": arn, "arn": arn, "name": secret}
+
+
+def _secret_version(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    version = f"{_hex(name, 8)}-0000-4000-8000-{_hex(name, 12)}"
+    return {"id": f"{inputs['secretId']}|{version}", "versionId": version,
+            "arn": inputs["secretId"]}  # fmt: skip
+
+
+def _web_acl(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    acl = _physical(name, inputs)
+    acl_id = f"{_hex(name, 8)}-aaaa-bbbb-cccc-{_hex(name, 12)}"
+    return {"id": acl_id, "name": acl,
+            "arn": _arn("wafv2", f"regional/webacl/{acl}/{acl_id}")}  # fmt: skip
+
+
+AWS_OUTPUTS.update(
+    {
+        "aws:acm/certificate:Certificate": _acm_certificate,
+        "aws:route53/record:Record": _route53_record,
+        "aws:secretsmanager/secret:Secret": _secret,
+        "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
+        "aws:wafv2/webAcl:WebAcl": _web_acl,
+    }
+)
+
+# Data sources only a stack with `domain` reads (a plain stack invokes AWS_CALLS alone).
+AWS_EDGE_CALLS: dict[str, CallResult] = {
+    "aws:route53/getZone:getZone": _route53_zone,
+    "aws:acm/getCertificate:getCertificate": _acm_certificate_lookup,
+}
+
 AWS_CALLS: dict[str, CallResult] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:ecr/getAuthorizationToken:getAuthorizationToken": _authorization_token,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
+    "aws:ecs/getService:getService": _get_ecs_service,
 }
 
 # --- gcp target -------------------------------------------------------------------------------
@@ -225,13 +320,59 @@ def _k8s_service(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"status": {"loadBalancer": {"ingress": [dict(GCP_LB_INGRESS)]}}}
 
 
+def _service_account(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    email = f"{inputs['accountId']}@{GCP_PROJECT}.iam.gserviceaccount.com"
+    return {"id": f"projects/{GCP_PROJECT}/serviceAccounts/{email}", "email": email,
+            "member": f"serviceAccount:{email}", "name": f"projects/{GCP_PROJECT}/serviceAccounts/{email}",
+            "uniqueId": "100000000000000000002", "project": GCP_PROJECT}  # fmt: skip
+
+
 GCP_OUTPUTS: dict[str, Outputs] = {
+    "gcp:serviceaccount/account:Account": _service_account,
     "gcp:container/cluster:Cluster": _gke_cluster,
     "gcp:container/nodePool:NodePool": _gke_node_pool,
     "gcp:artifactregistry/repository:Repository": _ar_repository,
     "kubernetes:core/v1:Service": _k8s_service,
 }
+GCP_STATIC_IP = "34.149.0.20"
+
+
+def _gcp_named(extra: dict[str, Any] | None = None) -> Outputs:
+    def outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        named = _gcp_autoname(name, inputs)
+        return {"name": named, "selfLink": f"https://compute.googleapis.com/compute/v1/projects/"
+                f"{GCP_PROJECT}/global/x/{named}", **(extra or {})}  # fmt: skip
+
+    return outputs
+
+
+def _k8s_autonamed(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    # pulumi-kubernetes names an object without metadata.name `<name>-<random>`.
+    metadata = dict(inputs.get("metadata") or {})
+    metadata.setdefault("name", f"{name}-5f3a9c1e")
+    return {"metadata": metadata}
+
+
+GCP_OUTPUTS.update(
+    {
+        "gcp:compute/globalAddress:GlobalAddress": _gcp_named({"address": GCP_STATIC_IP}),
+        "gcp:compute/securityPolicy:SecurityPolicy": _gcp_named(),
+        "gcp:compute/sSLPolicy:SSLPolicy": _gcp_named(),
+        "kubernetes:core/v1:Secret": _k8s_autonamed,
+    }
+)
+
 GCP_CALLS: dict[str, CallResult] = {
+    # modelUri on gcp: the Workload Identity principal names the project by number.
+    "gcp:organizations/getProject:getProject": lambda args: {
+        "projectId": args.get("projectId", GCP_PROJECT),
+        "number": GCP_PROJECT_NUMBER,
+        "name": args.get("projectId", GCP_PROJECT),
+        "id": f"projects/{args.get('projectId', GCP_PROJECT)}",
+        "effectiveLabels": {},
+        "pulumiLabels": {},
+        "labels": {},
+    },
     "gcp:organizations/getClientConfig:getClientConfig": lambda args: {
         "accessToken": GCP_ACCESS_TOKEN,
         "project": GCP_PROJECT,
@@ -239,15 +380,6 @@ GCP_CALLS: dict[str, CallResult] = {
         "zone": "",
         "id": f"projects/{GCP_PROJECT}/regions/{GCP_REGION}/zones/",
         "defaultLabels": {},
-    },
-    "gcp:compute/getDefaultServiceAccount:getDefaultServiceAccount": lambda args: {
-        "email": f"{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
-        "member": f"serviceAccount:{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
-        "name": f"projects/{GCP_PROJECT}/serviceAccounts/{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
-        "displayName": "Compute Engine default service account",
-        "project": GCP_PROJECT,
-        "uniqueId": "100000000000000000001",
-        "id": f"projects/{GCP_PROJECT}/serviceAccounts/{GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com",
     },
 }
 
@@ -292,4 +424,4 @@ LOCAL_OUTPUTS: dict[str, Outputs] = {
 LOCAL_CALLS: dict[str, CallResult] = {}
 
 FAKE_OUTPUTS: dict[str, Outputs] = {**COMMON_OUTPUTS, **AWS_OUTPUTS, **GCP_OUTPUTS, **LOCAL_OUTPUTS}
-FAKE_CALLS: dict[str, CallResult] = {**AWS_CALLS, **GCP_CALLS, **LOCAL_CALLS}
+FAKE_CALLS: dict[str, CallResult] = {**AWS_CALLS, **AWS_EDGE_CALLS, **GCP_CALLS, **LOCAL_CALLS}

@@ -249,10 +249,9 @@ def test_the_platform_setting_cannot_put_an_arm_image_on_gke():
 def test_the_nodes_may_pull_from_the_repository(stack: Rendered):
     grant = stack.one(REPOSITORY_IAM)
     assert grant.inputs["role"] == "roles/artifactregistry.reader"
-    assert (
-        grant.inputs["member"]
-        == f"serviceAccount:{fakes.GCP_PROJECT_NUMBER}-compute@developer.gserviceaccount.com"
-    )
+    # The nodes' own service account (issue 11), not the project's default compute one.
+    node_account = stack.one("gcp:serviceaccount/account:Account")
+    assert grant.inputs["member"] == node_account.outputs["member"]
     assert grant.inputs["repository"] == stack.one(REPOSITORY).outputs["name"]
     assert grant.inputs["location"] == REGION
     assert grant.urn in stack.one(DEPLOYMENT).dependencies

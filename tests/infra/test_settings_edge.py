@@ -1,0 +1,41 @@
+"""Settings for the public edge: defaults off, keys read as secrets, warnings and refusals."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from infra.settings import EdgeSettings, load_settings
+from tests.harness import stack_config
+
+KEY = "a-key-of-twenty-chars"
+
+
+def load(stack: str, overrides: dict, secret_keys: list[str] | None = None):
+    pulumi.runtime.set_all_config(stack_config(stack, overrides), secret_keys or [])
+    return load_settings(stack=stack, env={"GOOGLE_CLOUD_PROJECT": "p"})
+
+
+@pytest.mark.parametrize("stack", ["dev", "gcp", "local"])
+def test_the_shipped_stacks_have_the_edge_off(stack: str):
+    assert load(stack, {}).edge == EdgeSettings()
+
+
+def test_keys_are_a_secret_output_and_a_plain_text_key_is_warned_about(monkeypatch):
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warnings.append(message))
+    edge = load("dev", {"apiKeys": f" {KEY} , {KEY}2 "}, ["echo-service:apiKeys"]).edge
+    assert (edge.api_key_count, edge.has_api_keys) == (2, True)
+    assert edge.read_api_keys is not None
+    assert warnings == []
+    load("dev", {"apiKeys": KEY})
+    (warning,) = warnings
+    assert "plain text" in warning and "--secret" in warning and KEY not in warning
+
+
+def test_keys_may_be_a_json_list():
+    assert load("dev", {"apiKeys": f'["{KEY}", "{KEY}2"]'}).edge.api_key_count == 2
+
+
+def test_the_domain_is_lower_cased_and_its_trailing_dot_dropped():
+    assert load("dev", {"domain": "Model.Example.COM."}).edge.domain == "model.example.com"
