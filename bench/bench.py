@@ -537,21 +537,28 @@ def _cpu_model() -> str:
 def measure_startup(
     names: list[str], specs: dict, starts: int, iterations: int, tmp: Path
 ) -> dict[str, dict]:
-    """``starts`` cold starts of each server (echo): seconds to the first 200, median and all."""
-    found: dict[str, dict] = {}
-    for name in names:
-        timings, problem = [], ""
-        for _ in range(starts):
+    """``starts`` cold starts of each server (echo): seconds to the first 200, median and all.
+
+    Interleaved, one start of each server per round, so that a neighbour's burst of CPU (a
+    start is mostly imports: CPU-bound) hits every server alike. The 1-minute load average at
+    each start is kept with it.
+    """
+    found: dict[str, dict] = {name: {"seconds": [], "loadavg": [], "problem": ""} for name in names}
+    for _ in range(starts):
+        for name in names:
+            if found[name]["problem"]:
+                continue
             server = make_server(name, specs, "echo", iterations, tmp)
             try:
-                timings.append(start(server, tmp / f"start-{name}.log"))
+                found[name]["loadavg"].append(os.getloadavg()[0])
+                found[name]["seconds"].append(start(server, tmp / f"start-{name}.log"))
             except RuntimeError as e:
-                problem = str(e)
-                break
+                found[name]["problem"] = str(e)
             finally:
                 stop(server)
-        found[name] = {"seconds": timings, "problem": problem}
-        median = f"{statistics.median(timings) * 1000:.0f} ms" if timings else problem
+    for name, st in found.items():
+        timings = st["seconds"]
+        median = f"{statistics.median(timings) * 1000:.0f} ms" if timings else st["problem"]
         print(f"startup   {name:18} {median}", file=sys.stderr)
     return found
 
@@ -699,7 +706,9 @@ def report(
         "## Start-up and idle memory",
         "",
         f"Start: from spawning the process to its first 200 (`/readyz` for the app, `{PATH}` "
-        f"for the others), echo model, median of {args.starts} cold starts (all shown). Memory: "
+        f"for the others), echo model, median of {args.starts} cold starts (all shown), "
+        "interleaved between servers; a start is mostly imports, so it slows down with the load "
+        "average (shown: its range over the starts). Memory: "
         f"all of the server's processes (main, workers, helpers) {args.settle:g} s after it "
         "answered, before any load: RSS summed (shared pages counted in each process, as the "
         "issue's 103 MB was) and PSS summed (shared pages split between processes: what they "
@@ -716,6 +725,8 @@ def report(
         seconds = st.get("seconds", [])
         start_text = f"{statistics.median(seconds) * 1000:,.0f} ms" if seconds else "-"
         all_text = ", ".join(f"{x * 1000:.0f}" for x in seconds) + (" ms" if seconds else "")
+        if st.get("loadavg"):
+            all_text += f" (load {min(st['loadavg']):.1f}-{max(st['loadavg']):.1f})"
         if st.get("problem"):
             all_text += f" ({st['problem']})"
         e, c = echo.get(name), cpu.get(name)
