@@ -14,7 +14,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 endif
 
-.PHONY: help install venv test lint format preflight stack preview up destroy outputs serve smoke estimate bench clean
+.PHONY: help install venv test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,10 @@ serve: venv ## Run the endpoint on this machine with the production server (PORT
 # URL= checks that address (e.g. `make serve`'s); without it, the stack's url output.
 smoke: venv ## Check a live endpoint with its model's example input (URL=http://... or STACK=local|dev|gcp; ARGS="--input JSON"; key: env ECHO_API_KEY)
 	@$(BIN)/python -m infra.smoke $(if $(URL),'$(URL)',--stack $(STACK)) $(ARGS)
+
+# No preflight: following a cloud stack's logs needs no Docker; each CLI missing is named.
+logs: venv ## Follow the deployed stack's logs: aws logs tail, kubectl logs or docker logs (STACK=local|dev|gcp)
+	@$(BIN)/python -m infra.logs --stack $(STACK)
 
 estimate: venv ## Monthly cost of a stack at list prices, offline (STACK=dev|gcp|local, ARGS="--json --requests-per-month N")
 	@$(BIN)/python -m infra.estimate $(STACK) $(ARGS)

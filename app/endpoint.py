@@ -77,7 +77,8 @@ class Endpoint:
         openapi: The OpenAPI document, already encoded.
         max_body: Largest request body in bytes.
         body_timeout: Seconds a client has to send the whole body.
-        log: Called once per answer with (scope, status, bytes, seconds).
+        log: Called once per answer with (scope, status, bytes, seconds, the model's own
+            seconds or None).
         api_keys: The keys ``/predict`` requires (``Authorization: Bearer <key>`` or
             ``X-API-Key: <key>``); none: the endpoint is open.
         metrics: Counts every answer, if given (``app.metrics.WorkerMetrics``).
@@ -90,7 +91,7 @@ class Endpoint:
         openapi: bytes,
         max_body: int,
         body_timeout: float,
-        log: Callable[[Any, int, int, float], None] | None = None,
+        log: Callable[[Any, int, int, float, float | None], None] | None = None,
         api_keys: tuple[str, ...] = (),
         metrics: Any = None,
     ) -> None:
@@ -121,13 +122,15 @@ class Endpoint:
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         started = time.perf_counter()
         headers = self.headers
+        model_seconds = None
         self.in_flight += 1
         try:
             path = scope.path
             if path == "/predict" and scope.method in ("GET", "POST"):
                 if self.api_keys:
                     self._authorise(scope)
-                status, body = 200, await self._predict(scope, proto)
+                body, model_seconds = await self._predict(scope, proto)
+                status = 200
             elif path == "/healthz" and scope.method in ("GET", "HEAD"):
                 status, body = 200, b'{"status":"ok"}'
             else:
@@ -144,7 +147,7 @@ class Endpoint:
         self.in_flight -= 1
         seconds = time.perf_counter() - started
         if self.log is not None:
-            self.log(scope, status, len(body), seconds)
+            self.log(scope, status, len(body), seconds, model_seconds)
         if self.metrics is not None:
             self.metrics.request(scope.path, scope.method, status, seconds)
 
@@ -167,14 +170,14 @@ class Endpoint:
                 (("www-authenticate", 'Bearer realm="model"'),),
             )
 
-    async def _predict(self, scope: Any, proto: Any) -> bytes:
+    async def _predict(self, scope: Any, proto: Any) -> tuple[bytes, float]:
         msg, from_query = await self._message(scope, proto)
         try:
             value = self.spec.validate(msg, from_query)
         except pydantic.ValidationError as e:
             raise HTTPError(422, describe_errors(e)) from None
         try:
-            answer = await self.runner.predict(value)
+            answer, model_seconds = await self.runner.predict(value)
         except NotReadyError as e:
             raise HTTPError(503, str(e), _RETRY) from None
         except OverloadedError as e:
@@ -193,7 +196,8 @@ class Endpoint:
                 500, "the model failed on this input; the server log has the details"
             ) from None
         try:
-            return self._encode({"response": self.spec.serialise(answer), "success": True}).encode()
+            body = self._encode({"response": self.spec.serialise(answer), "success": True})
+            return body.encode(), model_seconds
         except (ValueError, TypeError, pydantic.ValidationError) as e:
             _log_exception("the model's answer cannot be sent as JSON of its declared type", e)
             raise HTTPError(

@@ -245,12 +245,13 @@ class Runner:
             if observe is not None:
                 observe(seconds)
             if not future.done():
-                future.set_result((ok, result))
+                future.set_result((ok, result, seconds))
 
     # --- predictions ----------------------------------------------------------------------------
 
-    async def predict(self, value: Any) -> Any:
-        """Run the model on ``value``, after the requests ahead of it.
+    async def predict(self, value: Any) -> tuple[Any, float]:
+        """Run the model on ``value``, after the requests ahead of it; return its answer and
+        the seconds the model itself took.
 
         Raises:
             NotReadyError: The model is not loaded, or the worker is restarting.
@@ -273,7 +274,7 @@ class Runner:
         self._futures[future] = None
         self._requests.put((future, value))
         try:
-            ok, result = await future
+            ok, result, seconds = await future
         except asyncio.CancelledError:
             if future is self._overran:
                 raise ModelTimeoutError(self.problem) from None
@@ -285,17 +286,18 @@ class Runner:
             self._futures.pop(future, None)
         if not ok:
             raise result
-        return result
+        return result, seconds
 
-    async def _predict_async(self, value: Any) -> Any:
+    async def _predict_async(self, value: Any) -> tuple[Any, float]:
         self.pending += 1
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout) as deadline:
                 answer = await self.spec.predict(value)
+            seconds = time.monotonic() - started
             if self.observe is not None:
-                self.observe(time.monotonic() - started)
-            return answer
+                self.observe(seconds)
+            return answer, seconds
         except TimeoutError:
             if deadline.expired():
                 raise ModelTimeoutError(

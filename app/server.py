@@ -34,6 +34,9 @@ METRICS_PORT        (none: off)         Prometheus metrics on ``/metrics`` on th
                                         (never the public PORT)
 LOG_FORMAT          text                ``text`` or ``json`` (one JSON object per access
                                         log line, with the request id and model version)
+CLOUDWATCH_EMF_*    (none: off)         ``_NAMESPACE`` and ``_SERVICE``: each prediction's
+                                        JSON line also carries the model's time in
+                                        CloudWatch's embedded metric format (implies json)
 LOG_LEVEL           info                debug, info, warning, error or critical (the
                                         server's own messages, on stderr)
 ==================  ==================  =====================================================
@@ -101,6 +104,8 @@ Cloud Run), Google's own header, and the common convention; the first one presen
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
+EMF_TEXT = re.compile(r"[ -~]{1,255}")
+
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 SERVER_LOG_CONFIG: dict[str, Any] = {
@@ -152,6 +157,7 @@ class Settings:
     api_keys: tuple[str, ...] = ()
     metrics_port: int | None = None
     log_format: str = "text"
+    emf: tuple[str, str] | None = None
     log_level: str = "info"
 
     @property
@@ -231,6 +237,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"METRICS_PORT={metrics_port} is not allowed: the metrics need a port of their own, "
             f"not PORT={port} (the public one)"
         )
+    emf = None
+    namespace = env.get("CLOUDWATCH_EMF_NAMESPACE", "").strip()
+    if namespace:
+        service = env.get("CLOUDWATCH_EMF_SERVICE", "").strip()
+        if not service or not EMF_TEXT.fullmatch(namespace) or not EMF_TEXT.fullmatch(service):
+            raise ConfigError(
+                "CLOUDWATCH_EMF_NAMESPACE and CLOUDWATCH_EMF_SERVICE must both be set, to "
+                "1-255 printable ASCII characters each (CloudWatch's namespace and dimension)"
+            )
+        emf = (namespace, service)
     log_format = env.get("LOG_FORMAT", "").strip().lower() or Settings.log_format
     if log_format not in LOG_FORMATS:
         raise ConfigError(
@@ -251,7 +267,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         model_sha256=sha,
         api_keys=api_keys,
         metrics_port=metrics_port,
-        log_format=log_format,
+        log_format="json" if emf else log_format,
+        emf=emf,
         log_level=log_level,
     )
 
@@ -394,15 +411,20 @@ class AccessLog:
     to file descriptor 1: no line waits in a buffer, none is lost when a worker is killed.
     """
 
-    def __init__(self, version: str, fd: int = 1) -> None:
+    def __init__(self, version: str, fd: int = 1, emf: tuple[str, str] | None = None) -> None:
         self.fd = fd
+        self.emf = emf  # (namespace, Service dimension) for CloudWatch's embedded metric format
         self.raw_version = version
         self.version = _escape(version)
 
-    def __call__(self, scope: Any, status: int, length: int, seconds: float) -> None:
-        self.text(scope, status, length, seconds)
+    def __call__(
+        self, scope: Any, status: int, length: int, seconds: float, model: float | None = None
+    ) -> None:
+        self.text(scope, status, length, seconds, model)
 
-    def json(self, scope: Any, status: int, length: int, seconds: float) -> None:
+    def json(
+        self, scope: Any, status: int, length: int, seconds: float, model: float | None = None
+    ) -> None:
         """The same as one JSON object (``LOG_FORMAT=json``), with the request's id, for
         CloudWatch Logs Insights and Cloud Logging to query."""
         headers = scope.headers
@@ -423,13 +445,33 @@ class AccessLog:
             "version": self.raw_version,
             "request_id": request_id,
         }
+        if model is not None:
+            record["model_ms"] = round(model * 1000, 3)
+            if self.emf is not None:
+                # CloudWatch embedded metric format: CloudWatch Logs turns this line into one
+                # ModelInferenceTime data point, with no agent and no API call.
+                namespace, service = self.emf
+                record["_aws"] = {
+                    "Timestamp": int(time.time() * 1000),
+                    "CloudWatchMetrics": [
+                        {
+                            "Namespace": namespace,
+                            "Dimensions": [["Service"]],
+                            "Metrics": [{"Name": "ModelInferenceTime", "Unit": "Milliseconds"}],
+                        }
+                    ],
+                }
+                record["Service"] = service
+                record["ModelInferenceTime"] = record["model_ms"]
         line = json.dumps(record, ensure_ascii=True) + "\n"  # one line, whatever the client sent
         try:  # noqa: SIM105 - see text
             os.write(self.fd, line.encode())
         except OSError:
             pass
 
-    def text(self, scope: Any, status: int, length: int, seconds: float) -> None:
+    def text(
+        self, scope: Any, status: int, length: int, seconds: float, model: float | None = None
+    ) -> None:
         """The line described above."""
         headers = scope.headers
         peer = scope.client.rpartition(":")[0] or scope.client
@@ -571,7 +613,7 @@ def build_endpoint(
         openapi,
         settings.max_content_length,
         settings.body_timeout,
-        getattr(AccessLog(spec.version), settings.log_format),
+        getattr(AccessLog(spec.version, emf=settings.emf), settings.log_format),
         api_keys=settings.api_keys,
         metrics=metrics,
     )

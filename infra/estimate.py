@@ -29,6 +29,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from infra.monitoring_costs import aws_monitoring, aws_traffic, gcp_monitoring
 from infra.settings import (
     EPHEMERAL_HEADROOM_GIB,
     GCP_PROJECT_ENV,
@@ -294,6 +295,11 @@ def estimate(
         region = settings.gcp.region
     else:
         items, notes, region = [], _local_notes(traffic), None
+    if settings.cloud in ("aws", "gcp"):
+        # What monitoring and requestsPerReplica add (nothing without them).
+        watch = aws_monitoring if settings.cloud == "aws" else gcp_monitoring
+        watch_items, watch_notes = watch(settings, p)
+        items, notes = items + watch_items, notes + watch_notes
     result = Estimate(settings.stack, settings.cloud, region, items, notes)
     if traffic is None:
         return result
@@ -301,6 +307,8 @@ def estimate(
     serverless = None
     if settings.cloud == "aws":
         serverless = lambda_alternative(settings, p, traffic, container)
+        # Per-request costs of the containers' own: on the bill, not in the break-even.
+        items = items + aws_traffic(settings, p, traffic)
     elif settings.cloud == "gcp":
         serverless = cloud_run_alternative(p, traffic, container)
     return Estimate(

@@ -25,6 +25,7 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.image import APP_CONTEXT, APP_DOCKERFILE
+from infra.observability import METRICS_PATH
 from infra.settings import Settings, container_env
 
 # Publish on the loopback interface only: a laptop's endpoint should not be reachable from the
@@ -166,7 +167,18 @@ class LocalService(pulumi.ComponentResource):
                     internal=settings.container_port,
                     external=settings.local_port,
                     ip=LOCAL_BIND_IP,
-                )
+                ),
+                # With monitoring, the metrics port too, on loopback only and under its own
+                # number: `curl localhost:<metricsPort>/metrics`.
+                *(
+                    [
+                        docker.ContainerPortArgs(
+                            internal=o.metrics_port, external=o.metrics_port, ip=LOCAL_BIND_IP
+                        )
+                    ]
+                    if (o := settings.observability).monitoring
+                    else []
+                ),
             ],
             restart="unless-stopped",
             must_run=True,
@@ -205,4 +217,8 @@ class LocalService(pulumi.ComponentResource):
             "imageId": self.local_image.image_id,
             "container": self.container.name,
         }
+        if settings.observability.monitoring:
+            self.exports["metricsUrl"] = pulumi.Output.from_input(
+                f"http://localhost:{settings.observability.metrics_port}{METRICS_PATH}"
+            )
         self.register_outputs(self.exports)

@@ -72,6 +72,12 @@ DEFAULTS: Mapping[str, Any] = {
     "apiKeys": "",
     "rateLimitPerMinute": 0,
     "managedRules": False,
+    # Issue 14: metrics, dashboards, alarms and scaling on requests (all off by default).
+    "monitoring": False,
+    "alertEmail": "",
+    "requestsPerReplica": 0,
+    "metricsPort": 9090,
+    "logFormat": "text",
 }
 
 
@@ -149,6 +155,11 @@ STANDARD_NODE_RESERVED_GIB = 10
 # The app's own bounds (app/server.py): WEB_CONCURRENCY 1-256, TIMEOUT 1-3600 s, MAX_QUEUE
 # 0-100000. 0 (workers, timeoutSeconds) and -1 (maxQueue) leave the app's own default.
 MAX_WORKERS = 256
+# The app's own memory before any model: its main process and each worker, resident set size
+# measured on loopback (README, "Sizing memory and workers": 31 MB and 41-45 MB with the echo,
+# Python 3.11, granian 2.8.7, pydantic 2.14), rounded up. A model adds its own weight per worker.
+RUNTIME_MAIN_MIB = 32
+RUNTIME_WORKER_MIB = 45
 MAX_TIMEOUT_SECONDS = 3600
 MAX_QUEUE = 100_000
 # The start-up budget. ECS container health checks allow a start period of 0-300 s
@@ -168,6 +179,9 @@ RESERVED_ENV: Mapping[str, str | None] = {
     "MODEL_SHA256": "modelSha256",
     "API_KEYS": "apiKeys",
     "METRICS_PORT": None,
+    # with monitoring on aws (infra.observability.emf_env)
+    "CLOUDWATCH_EMF_NAMESPACE": None,
+    "CLOUDWATCH_EMF_SERVICE": None,
     # on aws, pinned against the ALB's idle timeout (infra.aws.edge.alb_timeouts)
     "KEEPALIVE_TIMEOUT": None,
 }
@@ -251,6 +265,13 @@ def container_env(settings: Settings) -> list[tuple[str, str]]:
         env.append(("MODEL_PATH", m.container_path))
         if m.sha256:
             env.append(("MODEL_SHA256", m.sha256))
+    # Issue 14: METRICS_PORT with monitoring; LOG_FORMAT only when not the app's default (text),
+    # so a stack without the keys keeps the environment it had.
+    o = settings.observability
+    if o.monitoring:
+        env.append(("METRICS_PORT", str(o.metrics_port)))
+    if o.log_format != "text":
+        env.append(("LOG_FORMAT", o.log_format))
     return env + list(s.env)
 
 
@@ -293,6 +314,33 @@ AWS_PROVIDER_OBJECT_LISTS = {
     "assumeRoles": "ProviderAssumeRoleArgs",
     "endpoints": "ProviderEndpointArgs",
 }
+# The container's log formats (the app's LOG_FORMAT): plain text lines, or one JSON object a line.
+LOG_FORMATS = ("text", "json")
+# What an email address must look like before SNS or Cloud Monitoring is asked to mail it: one @,
+# no spaces, a dot in the domain. Deliberately loose; the provider's confirmation mail is the check.
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# ALBRequestCountPerTarget target values AWS accepts are positive; above this a replica would be
+# asked to serve more than 1,000 requests a second, which no model endpoint here does.
+MAX_REQUESTS_PER_REPLICA = 60_000
+
+
+@dataclass(frozen=True)
+class Observability:
+    """Issue 14's keys: metrics, logs, dashboards, alarms and scaling on requests.
+
+    Attributes:
+        monitoring: Dashboards, alarms (alert policies on gcp) and the metrics port.
+        alert_email: Where alarms are mailed; empty for none.
+        requests_per_replica: aws: ALBRequestCountPerTarget target per replica a minute; 0 off.
+        metrics_port: The container port Prometheus metrics are served on (never public).
+        log_format: The container's LOG_FORMAT, text or json.
+    """
+
+    monitoring: bool = False
+    alert_email: str = ""
+    requests_per_replica: int = 0
+    metrics_port: int = 9090
+    log_format: str = "text"
 
 
 @dataclass(frozen=True)
@@ -440,6 +488,7 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     edge: EdgeSettings = EdgeSettings()
+    observability: Observability = Observability()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -662,6 +711,8 @@ def load_settings(
     node_disk_size_gb = read.integer("nodeDiskSizeGb")
     node_disk_type = read.string("nodeDiskType")
 
+    observability = _observability(read, problems, cloud, container_port, local_port)
+
     aws = gcp = None
     if cloud == "aws":
         region = (pulumi.Config("aws").get("region") or _first_env(AWS_REGION_ENV, env)).strip()
@@ -790,7 +841,14 @@ def load_settings(
         platform = host_platform()
 
     model, server = _model_and_server(read, problems, cloud, gke_mode, node_disk_size_gb)
+    _workers_fit(problems, read.key, server.workers, memory)
     edge = _edge(config, read, problems, cloud)
+    if observability.log_format != "text" and "LOG_FORMAT" in dict(server.env):
+        problems.add(
+            k("logFormat"),
+            observability.log_format,
+            "is set twice: remove LOG_FORMAT from env, or leave logFormat at text",
+        )
 
     problems.raise_if_any(stack)
     return Settings(
@@ -811,7 +869,63 @@ def load_settings(
         model=model,
         server=server,
         edge=edge,
+        observability=observability,
     )
+
+
+def _observability(
+    read: _Reader, problems: _Problems, cloud: str, container_port: int, local_port: int
+) -> Observability:
+    """Reads and checks issue 14's keys (monitoring, alertEmail, requestsPerReplica, ...)."""
+    k = read.key
+    monitoring = read.boolean("monitoring")
+    alert_email = read.string("alertEmail")
+    requests = read.integer("requestsPerReplica")
+    metrics_port = read.integer("metricsPort")
+    log_format = read.string("logFormat")
+    if alert_email and not EMAIL_PATTERN.match(alert_email):
+        problems.add(k("alertEmail"), alert_email, "must be an email address, e.g. ops@example.com")
+    elif alert_email and not monitoring:
+        problems.add(
+            k("alertEmail"),
+            alert_email,
+            "needs monitoring = true (the alarms it would be sent are made by monitoring)",
+        )
+    _check(
+        problems,
+        k("requestsPerReplica"),
+        requests,
+        lambda v: 0 <= v <= MAX_REQUESTS_PER_REPLICA,
+        f"must be 0 (off) or requests a minute per replica, from 1 to {MAX_REQUESTS_PER_REPLICA}",
+    )
+    if requests and cloud == "gcp":
+        problems.add(
+            k("requestsPerReplica"),
+            requests,
+            "is aws only: GKE scales on requests only through a metrics adapter you install "
+            "yourself (see README, Watching it); the gcp stack scales on CPU",
+        )
+    _check(
+        problems,
+        k("metricsPort"),
+        metrics_port,
+        lambda v: 1024 <= v <= 65535 and v != container_port,
+        f"must be a port from 1024 to 65535 other than containerPort ({container_port})",
+    )
+    if cloud == "local" and monitoring and metrics_port == local_port:
+        problems.add(
+            k("metricsPort"),
+            metrics_port,
+            f"must differ from localPort ({local_port}): both are published on localhost",
+        )
+    _check(
+        problems,
+        k("logFormat"),
+        log_format,
+        lambda v: v in LOG_FORMATS,
+        "must be text or json",
+    )
+    return Observability(monitoring, alert_email, requests, metrics_port, log_format)
 
 
 def _validate_fargate(problems: _Problems, k: Callable[[str], str], cpu: int, memory: int) -> None:
@@ -1220,6 +1334,19 @@ def _model_storage(
                 f"on gcp with modelUri set must be from 1 to {most} GiB, at least the model "
                 f"file's size ({where})",
             )
+
+
+def _workers_fit(problems: _Problems, k: Callable[[str], str], workers: int, memory: int) -> None:
+    """`workers` copies of the runtime alone must fit in `memory`, before any model's weight."""
+    if workers and RUNTIME_MAIN_MIB + workers * RUNTIME_WORKER_MIB > memory:
+        most = max(0, (memory - RUNTIME_MAIN_MIB) // RUNTIME_WORKER_MIB)
+        problems.add(
+            k("workers"),
+            workers,
+            f"does not fit in memory = {memory} MiB: the server's main process takes about "
+            f"{RUNTIME_MAIN_MIB} MiB and each worker about {RUNTIME_WORKER_MIB} MiB before any "
+            f"model is loaded, so at most {most} workers fit; raise memory or lower workers",
+        )
 
 
 def _env(read: _Reader, problems: _Problems) -> tuple[tuple[str, str], ...]:

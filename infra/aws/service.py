@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.alarms import alert_topic, capacity_alarms, dashboard, deployment_alarms
 from infra.aws.domain import alias_record, domain_certificate, manual_dns_records
 from infra.aws.edge import load_balancer
 from infra.aws.iam import roles
@@ -14,7 +15,7 @@ from infra.aws.model import model_policy
 from infra.aws.network import network, security_groups
 from infra.aws.options import child, invoke
 from infra.aws.registry import image
-from infra.aws.scaling import autoscaling
+from infra.aws.scaling import autoscaling, request_scaling
 from infra.aws.secrets import API_KEYS_ENV, api_keys_secret
 from infra.aws.task import CONTAINER_NAME, task_definition
 from infra.aws.waf import web_acl
@@ -160,6 +161,11 @@ class FargateService(pulumi.ComponentResource):
             secrets=secrets,
             after=[*model_read, *secret_policies],
         )
+        monitoring = settings.observability.monitoring
+        topic = alert_topic(self, name, provider, settings) if monitoring else None
+        rollback_alarms = (
+            deployment_alarms(self, name, provider, lb, target_group, topic) if monitoring else []
+        )
         service = _service(
             self,
             name,
@@ -173,8 +179,16 @@ class FargateService(pulumi.ComponentResource):
             # The rules, too: a task started before its ingress rule (or the ALB's egress rule
             # to the new containerPort) exists fails its health checks and trips the breaker.
             [*listeners, *routes, *sg_rules],
+            rollback_alarms,
         )
-        autoscaling(self, name, provider, settings, cluster, service)
+        scaling_target = autoscaling(self, name, provider, settings, cluster, service)
+        if settings.observability.requests_per_replica:
+            request_scaling(self, name, provider, settings, scaling_target, lb, target_group)
+        if monitoring:
+            capacity_alarms(
+                self, name, provider, settings, lb, target_group, cluster, service.name, topic
+            )
+            dashboard(self, name, provider, settings, lb, target_group, cluster, service.name)
 
         scheme = "https" if https else "http"
         # On its own domain once HTTPS is on (the certificate names the domain, not the ALB).
@@ -213,7 +227,20 @@ def _service(
     task_sg: aws.ec2.SecurityGroup,
     target_group: aws.lb.TargetGroup,
     after: list[pulumi.Resource],
+    rollback_alarms: Sequence[aws.cloudwatch.MetricAlarm] = (),
 ) -> aws.ecs.Service:
+    # With monitoring, a deployment during which an alarm goes into ALARM is rolled back, as the
+    # circuit breaker does for tasks that never get healthy. Without it the argument is left out,
+    # so a stack without the key renders as before.
+    alarms = (
+        {
+            "alarms": aws.ecs.ServiceAlarmsArgs(
+                alarm_names=[alarm.name for alarm in rollback_alarms], enable=True, rollback=True
+            )
+        }
+        if rollback_alarms
+        else {}
+    )
     return aws.ecs.Service(
         f"{name}-service",
         cluster=cluster.arn,
@@ -251,6 +278,7 @@ def _service(
         availability_zone_rebalancing="ENABLED",
         propagate_tags="SERVICE",
         enable_ecs_managed_tags=True,
+        **alarms,
         opts=child(
             parent,
             provider,
@@ -320,7 +348,8 @@ def deployed_or_fail(service_name: str, running: str, wanted: str) -> str:
         message = (
             f"ECS service {service_name} runs {running}, not {wanted}: the last deployment "
             "was rolled back by the deployment circuit breaker (the new tasks failed to start "
-            "or to pass health checks), and the previous version still serves. Check the logs: "
+            "or to pass health checks) or, with monitoring, by a deployment alarm, and the "
+            "previous version still serves. Check the logs: "
             "`aws logs tail $(pulumi stack output logGroup) --since 1h`. Then fix the app and "
             "run `pulumi up --refresh`: the refresh lets Pulumi see the version ECS restored, "
             "so it deploys the new one again."

@@ -8,6 +8,7 @@ import pulumi_aws as aws
 from infra.aws.edge import alb_timeouts
 from infra.aws.model import FETCH_CONTAINER_NAME, MODEL_VOLUME, fetch_container
 from infra.aws.options import child
+from infra.observability import emf_env
 from infra.settings import (
     FARGATE_DEFAULT_EPHEMERAL_GIB,
     MODEL_DIR,
@@ -158,7 +159,11 @@ def container_definition(
         # The app listens on $PORT; the server's settings and the model's path when set
         # (infra.settings.container_env, the same on every target), and on aws the timeouts
         # that must agree with the ALB's idle timeout (see alb_timeouts).
-        "environment": [{"name": n, "value": v} for n, v in aws_container_env(settings)],
+        # With monitoring also METRICS_PORT (no port mapping: only the task itself reaches it)
+        # and the EMF settings the app's access lines carry (infra.observability.emf_env).
+        "environment": [
+            {"name": n, "value": v} for n, v in [*aws_container_env(settings), *emf_env(settings)]
+        ],
         "readonlyRootFilesystem": True,
         "mountPoints": mounts,
         "stopTimeout": STOP_TIMEOUT_SECONDS,

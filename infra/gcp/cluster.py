@@ -9,6 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.gcp.monitoring import cluster_monitoring_config
 from infra.settings import Settings
 
 # APIs the stack uses. Compute Engine holds the cluster's VMs and the load balancer's forwarding
@@ -113,6 +114,11 @@ def cluster(
         common["network"] = g.network
     if g.subnetwork:
         common["subnetwork"] = g.subnetwork
+    if settings.observability.monitoring:
+        # Only with monitoring, so a cluster without it renders as before. Turning it on later
+        # should update the cluster in place (GKE's UpdateCluster takes a desiredMonitoringConfig);
+        # not verified against a real cluster or the provider's diff.
+        common["monitoring_config"] = cluster_monitoring_config()
     # Auto-named (`<name>-<random>`): unique per stack, short enough for GKE's 40
     # characters, and a replacement can be created before the old cluster is deleted.
     if autopilot:

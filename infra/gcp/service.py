@@ -9,6 +9,7 @@ from infra.gcp.cluster import cluster, enable_apis, kubernetes_provider
 from infra.gcp.edge import backend_config_annotations, ingress
 from infra.gcp.labels import gcp_label_value
 from infra.gcp.model import model_read_access
+from infra.gcp.monitoring import alerting
 from infra.gcp.nodes import node_service_account
 from infra.gcp.registry import registry
 from infra.gcp.workload import SERVICE_PORT, load_balancer_url, workload
@@ -94,6 +95,8 @@ class GkeService(pulumi.ComponentResource):
             self.url = pulumi.Output.from_input(f"https://{domain}")
         else:
             self.url = service.status.apply(load_balancer_url)
+        if settings.observability.monitoring:
+            alerting(self, name, provider, settings, ns, gke.name, settings.project, self.url)
         self.exports = {
             "url": self.url,
             "image": image_ref,

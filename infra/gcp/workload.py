@@ -19,6 +19,8 @@ from infra.gcp.model import (
     model_volume,
     service_account,
 )
+from infra.gcp.monitoring import pod_monitoring
+from infra.observability import METRICS_PORT_NAME
 from infra.settings import LIVENESS_PATH, MODEL_DIR, READINESS_PATH, Settings, container_env
 
 SERVICE_PORT = 80  # the load balancer's port; the URL has no port in it
@@ -215,6 +217,8 @@ def workload(
         ),
         opts=on_k8s,
     )
+    if settings.observability.monitoring:
+        pod_monitoring(parent, name, k8s_provider, ns, workload_name, labels, selector)
     return ns, service
 
 
@@ -337,7 +341,20 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
                     ports=[
                         k8s.core.v1.ContainerPortArgs(
                             name=PORT_NAME, container_port=s.container_port, protocol="TCP"
-                        )
+                        ),
+                        # With monitoring, the metrics port, by name for the PodMonitoring. The
+                        # LoadBalancer Service forwards only `http`, so it stays in the cluster.
+                        *(
+                            [
+                                k8s.core.v1.ContainerPortArgs(
+                                    name=METRICS_PORT_NAME,
+                                    container_port=s.observability.metrics_port,
+                                    protocol="TCP",
+                                )
+                            ]
+                            if s.observability.monitoring
+                            else []
+                        ),
                     ],
                     env=_env(w),
                     resources=k8s.core.v1.ResourceRequirementsArgs(

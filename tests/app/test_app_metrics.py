@@ -155,3 +155,36 @@ def test_json_logs_are_one_object_per_line_with_the_request_id(tmp_path):
     assert predict["severity"] == "INFO" and predict["duration_ms"] >= 0
     health = next(r for r in records if r["path"] == "/healthz")
     assert health["request_id"] == "00-4bf92f-00f067-01"
+
+
+def test_emf_lines_carry_the_models_time_for_cloudwatch(tmp_path):
+    env = {
+        "CLOUDWATCH_EMF_NAMESPACE": "echo-service",
+        "CLOUDWATCH_EMF_SERVICE": "echo-service-dev",
+        "MODEL_MODULE": "tests.app.models.slow",
+    }
+    srv = Server(tmp_path, env).wait_ready()
+    try:
+        srv.request("GET", "/predict?msg=0.05")
+        srv.request("GET", "/healthz")
+        time.sleep(0.1)
+    finally:
+        srv.stop()
+    records = [json.loads(line) for line in srv.stdout.splitlines()]  # implies JSON lines
+    predict = next(r for r in records if r["path"] == "/predict")
+    directive = predict["_aws"]["CloudWatchMetrics"][0]
+    assert directive == {
+        "Namespace": "echo-service",
+        "Dimensions": [["Service"]],
+        "Metrics": [{"Name": "ModelInferenceTime", "Unit": "Milliseconds"}],
+    }
+    assert predict["Service"] == "echo-service-dev"
+    assert 50 <= predict["ModelInferenceTime"] < 1000
+    assert abs(predict["_aws"]["Timestamp"] / 1000 - time.time()) < 60
+    health = next(r for r in records if r["path"] == "/healthz")
+    assert "_aws" not in health  # only predictions carry a model time
+
+
+def test_emf_needs_both_variables():
+    with pytest.raises(ConfigError, match="CLOUDWATCH_EMF_NAMESPACE and CLOUDWATCH_EMF_SERVICE"):
+        load_settings({"CLOUDWATCH_EMF_NAMESPACE": "echo-service"})

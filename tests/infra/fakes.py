@@ -132,6 +132,22 @@ def _scaling_target(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
             "arn": _arn("application-autoscaling", f"scalable-target/{_hex(name, 20)}")}  # fmt: skip
 
 
+# Monitoring (issue 14): alarms and topics are auto-named; a dashboard keeps the name it is given.
+def _metric_alarm(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    alarm = _physical(name, inputs)
+    return {"id": alarm, "name": alarm, "arn": _arn("cloudwatch", f"alarm:{alarm}")}
+
+
+def _sns_topic(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    topic = _physical(name, inputs)
+    return {"id": _arn("sns", topic), "name": topic, "arn": _arn("sns", topic)}
+
+
+def _dashboard(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    board = inputs["dashboardName"]
+    return {"id": board, "dashboardArn": f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{board}"}
+
+
 AWS_OUTPUTS: dict[str, Outputs] = {
     "aws:ecr/repository:Repository": _ecr_repository,
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
@@ -150,6 +166,9 @@ AWS_OUTPUTS: dict[str, Outputs] = {
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _ec2("sgr"),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": _ec2("sgr"),
     "aws:appautoscaling/target:Target": _scaling_target,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
+    "aws:sns/topic:Topic": _sns_topic,
+    "aws:cloudwatch/dashboard:Dashboard": _dashboard,
 }
 
 # us-east-1's zones, with the zone ids and opt-in status a real account might see: this one has
@@ -327,12 +346,18 @@ def _service_account(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
             "uniqueId": "100000000000000000002", "project": GCP_PROJECT}  # fmt: skip
 
 
+def _notification_channel(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    channel = f"projects/{GCP_PROJECT}/notificationChannels/{int(_hex(name, 12), 16)}"
+    return {"id": channel, "name": channel, "project": GCP_PROJECT}
+
+
 GCP_OUTPUTS: dict[str, Outputs] = {
     "gcp:serviceaccount/account:Account": _service_account,
     "gcp:container/cluster:Cluster": _gke_cluster,
     "gcp:container/nodePool:NodePool": _gke_node_pool,
     "gcp:artifactregistry/repository:Repository": _ar_repository,
     "kubernetes:core/v1:Service": _k8s_service,
+    "gcp:monitoring/notificationChannel:NotificationChannel": _notification_channel,
 }
 GCP_STATIC_IP = "34.149.0.20"
 

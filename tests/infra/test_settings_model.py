@@ -188,3 +188,11 @@ def test_a_refused_env_entry_never_shows_its_value():
     message = refusal("dev", {"env": ["API_KEYS=s3cr3t-value", "9BAD=tok-123", "HF_TOKEN"]})
     assert "s3cr3t-value" not in message and "tok-123" not in message
     assert "API_KEYS is set by the program: use the apiKeys key instead" in message
+
+
+def test_workers_that_cannot_fit_in_memory_even_without_a_model_are_refused():
+    # 512 MiB: 32 + 10 x 45 = 482 fits; 11 workers (527) do not.
+    assert load("dev", {"workers": 10}).server.workers == 10
+    message = refusal("dev", {"workers": 11})
+    assert "echo-service:workers = 11: does not fit in memory = 512 MiB" in message
+    assert "at most 10 workers fit" in message

@@ -1,0 +1,402 @@
+"""The gcp target's eyes (`monitoring`, `alertEmail`, `metricsPort`, `logFormat`) under mocks:
+Managed Service for Prometheus's PodMonitoring, the cluster's monitoring config, PromQL alert
+policies, the email channel, the uptime check and the dashboard.
+
+PromQL is parsed with `promql-parser` (the Rust parser's Python bindings); the PodMonitoring is
+validated against the v1 schema transcribed below from the CRD GKE installs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import promql_parser
+import pytest
+
+from infra.observability import (
+    IN_FLIGHT,
+    INFERENCE_SECONDS,
+    MODEL_INFO,
+    QUEUE_REJECTED,
+    QUEUE_WAITING,
+    REQUEST_SECONDS,
+    REQUESTS_TOTAL,
+)
+from tests.harness import Rendered
+from tests.infra import fakes
+from tests.infra.test_gcp import (
+    CLUSTER,
+    DEPLOYMENT,
+    HPA,
+    K8S_VERSIONS,
+    SELECTOR,
+    SERVICE,
+    container,
+    manifest,
+    plain,
+    render,
+)
+
+PODMONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
+CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
+DASHBOARD = "gcp:monitoring/dashboard:Dashboard"
+MONITORING_TYPES = (PODMONITORING, CHANNEL, POLICY, UPTIME, DASHBOARD)
+
+ON = {"monitoring": True}
+FULL = {"monitoring": True, "alertEmail": "ops@example.com"}
+
+# What the queries may read: the app's metrics (infra.observability, the runtime's contract),
+# Prometheus's own `up`, GKE's kube-state-metrics for Deployments (the DEPLOYMENT package) and
+# GKE's free system metrics as PromQL names them. Sources: GKE docs, "Configure collection of
+# kube state metrics" (kube_deployment_spec_replicas, kube_deployment_status_replicas_available);
+# Cloud Monitoring docs, "PromQL for Cloud Monitoring metrics" (kubernetes.io/container/... as
+# kubernetes_io:container_..., with the monitored_resource label).
+KNOWN_METRICS = {
+    REQUESTS_TOTAL,
+    f"{REQUEST_SECONDS}_bucket",
+    f"{INFERENCE_SECONDS}_bucket",
+    IN_FLIGHT,
+    QUEUE_WAITING,
+    QUEUE_REJECTED,
+    MODEL_INFO,
+    "up",
+    "kube_deployment_spec_replicas",
+    "kube_deployment_status_replicas_available",
+    "kubernetes_io:container_cpu_core_usage_time",
+    "kubernetes_io:container_memory_used_bytes",
+}
+
+# PodMonitoring v1's spec, transcribed from the CRD in GoogleCloudPlatform/prometheus-engine
+# (charts/operator/crds/monitoring.googleapis.com_podmonitorings.yaml): endpoints (1-10, each
+# with a port name or number and an interval; timeout no longer than interval) and a selector are
+# required; unknown fields are pruned by the API server, so they are refused here.
+PROMETHEUS_DURATION = (
+    r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
+)
+SELECTOR_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "matchExpressions": {"type": "array"},
+    },
+}
+ENDPOINT_FIELDS = (
+    "authorization", "basicAuth", "interval", "metricRelabeling", "oauth2", "params", "path",
+    "port", "proxyUrl", "scheme", "timeout", "tls",
+)  # fmt: skip
+PODMONITORING_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.googleapis.com/v1"},
+        "kind": {"const": "PodMonitoring"},
+        "metadata": {"type": "object", "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "required": ["endpoints", "selector"],
+            "additionalProperties": False,
+            "properties": {
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 10,
+                    "items": {
+                        "type": "object",
+                        "required": ["interval", "port"],
+                        "additionalProperties": False,
+                        "properties": {
+                            **{field: {} for field in ENDPOINT_FIELDS},
+                            "port": {
+                                "anyOf": [
+                                    {"type": "integer", "minimum": 1},
+                                    {"type": "string", "minLength": 1, "maxLength": 253},
+                                ]
+                            },
+                            "interval": {"type": "string", "pattern": PROMETHEUS_DURATION},
+                            "timeout": {"type": "string", "pattern": PROMETHEUS_DURATION},
+                            "path": {"type": "string"},
+                            "scheme": {"enum": ["http", "https"]},
+                        },
+                    },
+                },
+                "selector": SELECTOR_SCHEMA,
+                "filterRunning": {"type": "boolean"},
+                "limits": {"type": "object"},
+                "targetLabels": {"type": "object"},
+            },
+        },
+    },
+}
+
+# A Cloud Monitoring dashboard's JSON (the Dashboards API's Dashboard resource: displayName and a
+# mosaicLayout of at most 48 columns whose tiles hold widgets; an xyChart's dataSets each take a
+# timeSeriesQuery, here its prometheusQuery).
+DASHBOARD_SCHEMA = {
+    "type": "object",
+    "required": ["displayName", "mosaicLayout"],
+    "additionalProperties": False,
+    "properties": {
+        "displayName": {"type": "string", "minLength": 1},
+        "mosaicLayout": {
+            "type": "object",
+            "required": ["tiles"],
+            "additionalProperties": False,
+            "properties": {
+                "columns": {"type": "integer", "minimum": 1, "maximum": 48},
+                "tiles": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["width", "height", "widget"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "xPos": {"type": "integer", "minimum": 0},
+                            "yPos": {"type": "integer", "minimum": 0},
+                            "width": {"type": "integer", "minimum": 1, "maximum": 48},
+                            "height": {"type": "integer", "minimum": 1},
+                            "widget": {
+                                "type": "object",
+                                "required": ["title", "xyChart"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "title": {"type": "string"},
+                                    "xyChart": {
+                                        "type": "object",
+                                        "required": ["dataSets"],
+                                        "properties": {
+                                            "dataSets": {
+                                                "type": "array",
+                                                "minItems": 1,
+                                                "items": {
+                                                    "type": "object",
+                                                    "required": ["timeSeriesQuery"],
+                                                    "additionalProperties": False,
+                                                    "properties": {
+                                                        "timeSeriesQuery": {
+                                                            "type": "object",
+                                                            "required": ["prometheusQuery"],
+                                                            "additionalProperties": False,
+                                                            "properties": {
+                                                                "prometheusQuery": {
+                                                                    "type": "string"
+                                                                }
+                                                            },
+                                                        },
+                                                        "plotType": {
+                                                            "enum": [
+                                                                "LINE",
+                                                                "STACKED_AREA",
+                                                                "STACKED_BAR",
+                                                                "HEATMAP",
+                                                            ]
+                                                        },
+                                                    },
+                                                },
+                                            }
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+@functools.cache
+def _render(mode: str, key: str) -> Rendered:
+    return render(mode, **json.loads(key))
+
+
+def rendered(overrides: dict[str, Any] | None = None, mode: str = "autopilot") -> Rendered:
+    return _render(mode, json.dumps(overrides or {}, sort_keys=True))
+
+
+def metric_names(query: str) -> set[str]:
+    """Every metric a PromQL query selects, read from the parsed expression's text."""
+    promql_parser.parse(query)  # raises ValueError on a query Cloud Monitoring would refuse
+    selectors = re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", query)
+    return set(selectors) - {"by", "without"}
+
+
+def policy_queries(r: Rendered) -> dict[str, str]:
+    return {
+        res.inputs["conditions"][0]["displayName"]: res.inputs["conditions"][0][
+            "conditionPrometheusQueryLanguage"
+        ]["query"]
+        for res in r.of_type(POLICY)
+    }
+
+
+# --- off by default ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["autopilot", "standard"])
+def test_without_the_keys_nothing_changes(mode):
+    r = rendered(mode=mode)
+    for type_ in MONITORING_TYPES:
+        assert not r.of_type(type_), type_
+    assert "monitoringConfig" not in r.one(CLUSTER).inputs
+    c = container(r)
+    assert [p["name"] for p in c["ports"]] == ["http"]
+    assert c["env"] == [{"name": "PORT", "value": "8080"}]
+
+
+def test_log_format_json_alone_sets_only_log_format():
+    r = rendered({"logFormat": "json"})
+    assert container(r)["env"] == [
+        {"name": "PORT", "value": "8080"},
+        {"name": "LOG_FORMAT", "value": "json"},
+    ]
+    assert not r.of_type(PODMONITORING)
+
+
+# --- scraping ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["autopilot", "standard"])
+def test_cluster_turns_managed_collection_and_deployment_metrics_on(mode):
+    config = rendered(ON, mode).one(CLUSTER).inputs["monitoringConfig"]
+    assert config == {
+        "enableComponents": ["SYSTEM_COMPONENTS", "DEPLOYMENT"],
+        "managedPrometheus": {"enabled": True},
+    }
+
+
+def test_pod_monitoring_scrapes_the_named_metrics_port_of_the_endpoints_pods():
+    r = rendered({**ON, "metricsPort": 9100})
+    pm = manifest(r.one(PODMONITORING))
+    jsonschema.validate(pm, PODMONITORING_SCHEMA)
+    assert pm["metadata"]["namespace"] == "echo-service-gcp"
+    assert pm["spec"]["selector"] == {"matchLabels": SELECTOR}
+    template_labels = r.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["labels"]
+    assert SELECTOR.items() <= template_labels.items()
+    (endpoint,) = pm["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+    ports = {p["name"]: p["containerPort"] for p in container(r)["ports"]}
+    assert ports == {"http": 8080, "metrics": 9100}
+    env = {e["name"]: e["value"] for e in container(r)["env"]}
+    assert env == {"PORT": "8080", "METRICS_PORT": "9100"}
+
+
+def test_the_podmonitoring_schema_would_catch_a_misspelt_or_missing_field():
+    pm = manifest(rendered(ON).one(PODMONITORING))
+    pm["spec"]["endpoints"][0]["intreval"] = pm["spec"]["endpoints"][0].pop("interval")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(pm, PODMONITORING_SCHEMA)
+
+
+def test_the_metrics_port_is_not_exposed_by_the_load_balancer_service():
+    r = rendered(ON)
+    ports = plain(r.one(SERVICE).inputs["spec"]["ports"])
+    assert [(p["name"], p["targetPort"]) for p in ports] == [("http", "http")]
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_the_deployment_with_metrics_is_still_valid_kubernetes(version):
+    kubernetes_validate.validate(manifest(rendered(FULL).one(DEPLOYMENT)), version, strict=True)
+
+
+def test_scaling_stays_on_cpu():
+    metrics = plain(rendered(ON).one(HPA).inputs["spec"]["metrics"])
+    assert [m["resource"]["name"] for m in metrics] == ["cpu"]
+
+
+# --- alerting ------------------------------------------------------------------------------------
+
+
+def test_four_alert_policies_in_valid_promql_on_known_metrics():
+    r = rendered(FULL)
+    queries = policy_queries(r)
+    assert set(queries) == {
+        "5xx rate",
+        "p99 latency",
+        "healthy replicas below minReplicas",
+        "running below desired",
+    }
+    cluster = r.one(CLUSTER).outputs["name"]
+    for condition, query in queries.items():
+        assert metric_names(query) <= KNOWN_METRICS, condition
+        # Project-wide queries: every selector names this stack's cluster and namespace.
+        for selector in re.findall(r"\{([^}]*)\}", query):
+            assert f'cluster="{cluster}"' in selector and 'namespace="echo-service-gcp"' in selector
+    assert queries["5xx rate"].endswith("> 5")
+    assert queries["p99 latency"].startswith("histogram_quantile(0.99,")
+    assert queries["healthy replicas below minReplicas"].endswith("< 2")
+
+
+def test_healthy_replicas_threshold_follows_min_replicas():
+    queries = policy_queries(rendered({**ON, "minReplicas": 3, "maxReplicas": 5}))
+    assert queries["healthy replicas below minReplicas"].endswith("< 3")
+
+
+def test_policies_hold_for_minutes_and_notify_the_email_channel():
+    r = rendered(FULL)
+    channel = r.one(CHANNEL)
+    assert channel.inputs["type"] == "email"
+    assert channel.inputs["labels"] == {"email_address": "ops@example.com"}
+    for policy in r.of_type(POLICY):
+        assert policy.inputs["notificationChannels"] == [channel.outputs["name"]]
+        assert policy.inputs["combiner"] == "OR"
+        condition = policy.inputs["conditions"][0]["conditionPrometheusQueryLanguage"]
+        assert condition["duration"] in ("300s", "600s")
+        assert condition["evaluationInterval"] == "60s"
+
+
+def test_without_an_email_no_channel_and_no_notifications():
+    r = rendered(ON)
+    assert not r.of_type(CHANNEL)
+    for policy in r.of_type(POLICY):
+        assert not policy.inputs.get("notificationChannels")
+
+
+def test_uptime_check_asks_readiness_on_the_public_address_from_three_regions():
+    r = rendered(ON)
+    check = plain(r.one(UPTIME).inputs)
+    assert check["monitoredResource"] == {
+        "type": "uptime_url",
+        "labels": {"project_id": fakes.GCP_PROJECT, "host": fakes.GCP_LB_INGRESS["ip"]},
+    }
+    assert check["httpCheck"]["path"] == "/readyz" and check["httpCheck"]["port"] == 80
+    assert r.outputs["url"] == f"http://{fakes.GCP_LB_INGRESS['ip']}"
+    assert len(check["selectedRegions"]) >= 3
+    assert check["period"] in ("60s", "300s", "600s", "900s")
+
+
+def test_dashboard_is_valid_json_of_valid_promql_charts():
+    r = rendered(ON)
+    body = json.loads(r.one(DASHBOARD).inputs["dashboardJson"])
+    jsonschema.validate(body, DASHBOARD_SCHEMA)
+    charted = set()
+    for tile in body["mosaicLayout"]["tiles"]:
+        assert tile["xPos"] + tile["width"] <= body["mosaicLayout"]["columns"]
+        for data_set in tile["widget"]["xyChart"]["dataSets"]:
+            charted |= metric_names(data_set["timeSeriesQuery"]["prometheusQuery"])
+    assert charted <= KNOWN_METRICS
+    # requests, errors, latency, model time, queue, replicas, CPU and memory, version
+    assert {
+        REQUESTS_TOTAL,
+        f"{REQUEST_SECONDS}_bucket",
+        f"{INFERENCE_SECONDS}_bucket",
+        QUEUE_WAITING,
+        "kube_deployment_spec_replicas",
+        "kubernetes_io:container_cpu_core_usage_time",
+        "kubernetes_io:container_memory_used_bytes",
+        MODEL_INFO,
+    } <= charted
+
+
+def test_promql_parser_refuses_a_broken_query():
+    with pytest.raises(ValueError):
+        metric_names("sum(rate(http_requests_total[5m])")
