@@ -1,0 +1,1 @@
+"""Model modules the benchmark serves (``MODEL_MODULE=bench.models.<name>``)."""
