@@ -188,3 +188,15 @@ def run_stack(
 
     _sync_await(run_pulumi_func(program))
     return Rendered(recorder.resources, recorder.calls, exported, secrets)
+
+
+def plain(value: Any) -> Any:
+    """Numbers travel to the engine as floats; the providers send whole ones as integers, and
+    a manifest's integers are integers: compare rendered inputs with that done."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

@@ -17,6 +17,7 @@ import pytest
 from infra import aws as target
 from infra.settings import READINESS_PATH
 from tests.harness import Rendered, Res, run_stack
+from tests.harness import plain as ints
 from tests.infra import fakes
 from tests.infra.botocore_shapes import assert_valid
 
@@ -67,17 +68,6 @@ def render(overrides: dict[str, Any] | None = None) -> Rendered:
     if key not in _rendered:
         _rendered[key] = run_stack("dev", overrides)
     return _rendered[key]
-
-
-def ints(value: Any) -> Any:
-    """Numbers travel to the engine as floats; the provider sends whole ones to AWS as integers."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, list):
-        return [ints(v) for v in value]
-    if isinstance(value, dict):
-        return {k: ints(v) for k, v in value.items()}
-    return value
 
 
 def container(r: Rendered) -> dict[str, Any]:

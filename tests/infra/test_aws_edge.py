@@ -14,7 +14,7 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from tests.harness import Rendered, Res, run_stack
+from tests.harness import Rendered, Res, plain, run_stack
 from tests.infra import fakes
 from tests.infra.botocore_shapes import assert_valid, problems, service_model
 
@@ -43,16 +43,6 @@ def render(**overrides: Any) -> Rendered:
 
 def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def container(r: Rendered) -> dict[str, Any]:

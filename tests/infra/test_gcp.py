@@ -19,7 +19,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra import gcp as gcp_target
-from tests.harness import Rendered, Res, run_stack
+from tests.harness import Rendered, Res, plain, run_stack
 from tests.infra import fakes
 
 PROJECT = fakes.GCP_PROJECT
@@ -80,17 +80,6 @@ def is_secret(value: Any) -> bool:
 def reveal(value: Any) -> Any:
     """The value inside a secret input, as the engine would decrypt it."""
     return value["value"] if is_secret(value) else value
-
-
-def plain(value: Any) -> Any:
-    """Engine numbers are floats; a manifest's integers are integers."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def manifest(res: Res) -> dict[str, Any]:
