@@ -3,8 +3,10 @@
 * ``app.model``: the user's model; the one file to edit (see its docstring).
 * ``app.contract``: what a model module may declare, read once (``ModelSpec``).
 * ``app.endpoint``: the HTTP contract, as an RSGI application run by granian.
+* ``app.runner``: the model's thread, its queue and TIMEOUT; ``app.metrics``: Prometheus metrics.
 * ``app.openapi``: ``GET /openapi.json``, from the model's schema.
-* ``app.server``: ``python -m app``: settings from the environment, workers, the model's thread.
+* ``app.server``: ``python -m app``: settings from the environment, granian and its workers.
+* ``app.accesslog``: the access log, as text or JSON lines.
 * ``app.healthcheck``: ``python -m app.healthcheck``, the image's health check.
 
 This module stays free of imports: ``python -m app`` loads it first, in every process.
