@@ -54,10 +54,20 @@ AUTH_PLUGIN_INSTALL_HINT = (
 )
 
 
+# APIs only some keys need: Cloud Monitoring for `monitoring` (alert policies, uptime check,
+# dashboard), Cloud DNS for `dnsZone` (the domain's record).
+MONITORING_API = "monitoring.googleapis.com"
+DNS_API = "dns.googleapis.com"
+
+
 def enable_apis(
-    parent: pulumi.ComponentResource, name: str, provider: gcp.Provider
+    parent: pulumi.ComponentResource,
+    name: str,
+    provider: gcp.Provider,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, gcp.projects.Service]:
-    """The project services the stack needs, by API name. Never switched off on destroy."""
+    """The project services the stack needs, by API name (`extra`: those its keys add). Never
+    switched off on destroy."""
     on_gcp = pulumi.ResourceOptions(parent=parent, provider=provider)
     # A destroy must never switch a project's APIs off: other workloads may use them.
     return {
@@ -68,7 +78,7 @@ def enable_apis(
             disable_dependent_services=False,
             opts=on_gcp,
         )
-        for api in APIS
+        for api in (*APIS, *extra)
     }
 
 

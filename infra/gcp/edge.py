@@ -140,6 +140,7 @@ def ingress(
     backend_config_name: str,
     service_port: int,
     compute_api: pulumi.Resource,
+    dns_api: pulumi.Resource | None = None,
 ) -> dict[str, pulumi.Output]:
     """The load balancer's Google and Kubernetes objects; returns the stack's extra exports.
 
@@ -244,7 +245,9 @@ def ingress(
             type="A",
             ttl=DNS_TTL_SECONDS,
             rrdatas=[address.address],
-            opts=on_gcp,
+            opts=pulumi.ResourceOptions.merge(
+                on_gcp, pulumi.ResourceOptions(depends_on=[dns_api] if dns_api else None)
+            ),
         )
     else:
 

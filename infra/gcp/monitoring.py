@@ -144,9 +144,13 @@ def alerting(
     cluster: pulumi.Output[str],
     job: str,
     url: pulumi.Output[str],
+    monitoring_api: pulumi.Resource | None = None,
 ) -> list[gcp.monitoring.AlertPolicy]:
-    """The email channel, the four alert policies, the uptime check and the dashboard."""
-    on_gcp = pulumi.ResourceOptions(parent=parent, provider=provider)
+    """The email channel, the four alert policies, the uptime check and the dashboard, once the
+    Cloud Monitoring API (`monitoring_api`) is on."""
+    on_gcp = pulumi.ResourceOptions(
+        parent=parent, provider=provider, depends_on=[monitoring_api] if monitoring_api else None
+    )
     channels: list[pulumi.Input[str]] = []
     if settings.observability.alert_email:
         channel = gcp.monitoring.NotificationChannel(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.gcp.cluster import cluster, enable_apis, kubernetes_provider
+from infra.gcp.cluster import DNS_API, MONITORING_API, cluster, enable_apis, kubernetes_provider
 from infra.gcp.edge import backend_config_annotations, ingress
 from infra.gcp.labels import gcp_label_value
 from infra.gcp.model import model_read_access
@@ -54,7 +54,10 @@ class GkeService(pulumi.ComponentResource):
             default_labels=gcp_labels,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        apis = enable_apis(self, name, provider)
+        extra_apis = (MONITORING_API,) if settings.observability.monitoring else ()
+        if settings.edge.dns_zone:
+            extra_apis += (DNS_API,)
+        apis = enable_apis(self, name, provider, extra_apis)
         node_account, node_role = node_service_account(self, name, provider, settings, apis)
         image, image_ref, pull_access = registry(self, name, provider, settings, apis, node_account)
         gke, node_pool = cluster(
@@ -91,12 +94,23 @@ class GkeService(pulumi.ComponentResource):
                 backend_config,
                 SERVICE_PORT,
                 apis["compute.googleapis.com"],
+                dns_api=apis.get(DNS_API),
             )
             self.url = pulumi.Output.from_input(f"https://{domain}")
         else:
             self.url = service.status.apply(load_balancer_url)
         if settings.observability.monitoring:
-            alerting(self, name, provider, settings, ns, gke.name, settings.project, self.url)
+            alerting(
+                self,
+                name,
+                provider,
+                settings,
+                ns,
+                gke.name,
+                settings.project,
+                self.url,
+                monitoring_api=apis[MONITORING_API],
+            )
         self.exports = {
             "url": self.url,
             "image": image_ref,

@@ -198,3 +198,15 @@ def test_the_estimate_prices_the_node_disks_the_stack_sets():
     assert big.monthly_usd - small.monthly_usd == pytest.approx(3 * 60 * 0.10)
     with pytest.raises(EstimateError, match="no price for node disk type pd-ssd"):
         estimate(load_stack_settings("gcp", {"gkeMode": "standard", "nodeDiskType": "pd-ssd"}, env))
+
+
+def test_monitoring_and_a_dns_zone_enable_the_apis_they_call_and_wait_for_them():
+    plain_stack = render()
+    services = {r.inputs["service"] for r in plain_stack.of_type("gcp:projects/service:Service")}
+    assert "monitoring.googleapis.com" not in services and "dns.googleapis.com" not in services
+    r = render(monitoring=True, domain="model.example.com", dnsZone="example-com")
+    apis = {res.inputs["service"]: res.urn for res in r.of_type("gcp:projects/service:Service")}
+    record = r.one("gcp:dns/recordSet:RecordSet")
+    assert apis["dns.googleapis.com"] in record.dependencies
+    for policy in r.of_type("gcp:monitoring/alertPolicy:AlertPolicy"):
+        assert apis["monitoring.googleapis.com"] in policy.dependencies
