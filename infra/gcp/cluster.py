@@ -179,7 +179,7 @@ def cluster(
         node_config=gcp.container.NodePoolNodeConfigArgs(
             machine_type=g.machine_type,
             service_account=node_account.email,
-            # Sized to fit a usual regional SSD quota at maxNodeCount (settings.py).
+            # Sized to fit a usual regional SSD quota at maxNodeCount (settings/gcp.py).
             disk_size_gb=g.node_disk_size_gb,
             disk_type=g.node_disk_type,
             oauth_scopes=list(NODE_OAUTH_SCOPES),

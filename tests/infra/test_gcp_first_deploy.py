@@ -27,7 +27,7 @@ CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 # A regional node pool's zones, and the node a surge upgrade adds in each.
 ZONES = 3
 SURGE_PER_ZONE = 1
-# The regional SSD_TOTAL_GB quota new projects commonly show (settings.py, NODE_DISK_TYPES).
+# The regional SSD_TOTAL_GB quota new projects commonly show (infra/settings/gcp.py, NODE_DISK_TYPES).
 USUAL_SSD_QUOTA_GB = 500
 
 
