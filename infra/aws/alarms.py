@@ -99,6 +99,17 @@ def deployment_alarms(
     def alb(query_id: str, metric: str) -> Query:
         return _query(query_id, ALB_NAMESPACE, metric, target, "Sum")
 
+    # Both alarm above a threshold for DATAPOINTS_TO_ALARM of ALARM_MINUTES minutes; no data
+    # (no traffic) is not an alarm.
+    above: dict[str, Any] = {
+        "comparison_operator": "GreaterThanThreshold",
+        "evaluation_periods": ALARM_MINUTES,
+        "datapoints_to_alarm": DATAPOINTS_TO_ALARM,
+        "treat_missing_data": "notBreaching",
+        "opts": child(parent, provider),
+        **_actions(topic),
+    }
+
     errors = aws.cloudwatch.MetricAlarm(
         f"{name}-5xx-rate",
         alarm_description=(
@@ -116,13 +127,8 @@ def deployment_alarms(
                 return_data=True,
             ),
         ],
-        comparison_operator="GreaterThanThreshold",
         threshold=ERROR_RATE_PERCENT,
-        evaluation_periods=ALARM_MINUTES,
-        datapoints_to_alarm=DATAPOINTS_TO_ALARM,
-        treat_missing_data="notBreaching",
-        opts=child(parent, provider),
-        **_actions(topic),
+        **above,
     )
     latency = aws.cloudwatch.MetricAlarm(
         f"{name}-p99-latency",
@@ -135,13 +141,8 @@ def deployment_alarms(
         dimensions=target,
         extended_statistic="p99",
         period=PERIOD_SECONDS,
-        comparison_operator="GreaterThanThreshold",
         threshold=P99_LATENCY_SECONDS,
-        evaluation_periods=ALARM_MINUTES,
-        datapoints_to_alarm=DATAPOINTS_TO_ALARM,
-        treat_missing_data="notBreaching",
-        opts=child(parent, provider),
-        **_actions(topic),
+        **above,
     )
     return [errors, latency]
 
