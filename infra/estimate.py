@@ -57,7 +57,7 @@ GKE_REGIONAL_NODE_ZONES = 3
 # Node boot disks are priced for the disk type the stack sets (nodeDiskType); the prices file
 # holds pd-balanced, the default.
 PRICED_NODE_DISK_TYPES = {"pd-balanced": "pd_balanced_gb_month"}
-# A slim Python image with Flask and granian compresses to well under this; one image kept.
+# A slim Python image with granian and pydantic compresses to well under this; one image kept.
 ASSUMED_IMAGE_GB = 0.1
 # One load-balancer capacity unit: a light service averages at most this (25 new connections/s,
 # 3,000 active connections/min, 1 GB/h or 1,000 rule evaluations/s, whichever is highest).

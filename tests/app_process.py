@@ -1,7 +1,7 @@
 """A real ``python -m app`` on a free loopback port, and raw HTTP to it.
 
 Shared by the app's tests and the smoke check's tests. The server is talked to with sockets and
-``http.client`` rather than a Flask test client, so tests can send what real clients and
+``http.client`` rather than an in-process client, so tests can send what real clients and
 attackers send: a Content-Length that is not a number, bytes that are not UTF-8, a body bigger
 than the limit.
 """

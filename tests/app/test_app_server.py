@@ -274,7 +274,7 @@ def test_the_server_is_alive_and_clean_after_all_the_bad_requests(server):
     assert "<html" not in server.stdout
 
 
-# --- a second predictor, model failures and the SIGTERM stop ------------------------------------
+# --- a slow model, model failures and the SIGTERM stop ----------------------------------------
 
 # A server whose model (tests/app/models/slow.py) sleeps for ``msg`` seconds, after touching
 # $STARTED, and then echoes msg; some messages make it fail instead.
