@@ -187,6 +187,10 @@ def alerting(
                                 query=promql.apply(lambda q, c=condition: q[c]),
                                 duration=f"{minutes * 60}s",
                                 evaluation_interval=EVALUATION_INTERVAL,
+                                # Cloud Monitoring refuses a PromQL condition on a metric it has
+                                # not seen yet, unless validation is off; on a new project no
+                                # metric exists before the first scrape, after the Pods start.
+                                disable_metric_validation=True,
                             )
                         ),
                     )

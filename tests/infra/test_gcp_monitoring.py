@@ -336,6 +336,17 @@ def test_four_alert_policies_in_valid_promql_on_known_metrics():
     assert queries["healthy replicas below minReplicas"].endswith("< 2")
 
 
+def test_every_condition_is_accepted_before_its_metrics_exist():
+    # On a new project no metric exists before the first scrape, and Cloud Monitoring refuses a
+    # PromQL condition on a metric it has not seen unless metric validation is off (issue 17, 4).
+    policies = rendered(FULL).of_type(POLICY)
+    assert len(policies) >= 4
+    for policy in policies:
+        for condition in policy.inputs["conditions"]:
+            promql = condition["conditionPrometheusQueryLanguage"]
+            assert promql["disableMetricValidation"] is True, condition["displayName"]
+
+
 def test_healthy_replicas_threshold_follows_min_replicas():
     queries = policy_queries(rendered({**ON, "minReplicas": 3, "maxReplicas": 5}))
     assert queries["healthy replicas below minReplicas"].endswith("< 3")
