@@ -49,6 +49,8 @@ RATE_LIMIT_INTERVAL_SECONDS = 60
 RATE_LIMIT_PRIORITY = 1000
 DEFAULT_RULE_PRIORITY = 2147483647  # Cloud Armor's default rule: the lowest priority
 DNS_TTL_SECONDS = 300
+# The static address's description: the same for every domain (the field is force-new).
+ADDRESS_DESCRIPTION = "echo-service: the address of the HTTPS load balancer of the endpoint"
 
 
 def security_policy(
@@ -105,10 +107,16 @@ def static_address(
     settings: Settings,
     compute_api: pulumi.Resource,
 ) -> gcp.compute.GlobalAddress:
-    """The reserved global IPv4 address the load balancer listens on and the domain points at."""
+    """The reserved global IPv4 address the load balancer listens on and the domain points at.
+
+    Every field of a global address is force-new (the Compute API has no update for it), so its
+    description names no setting: a new `domain` keeps the address, its DNS record and the
+    Ingress on it. An address made before the description was stable keeps the one it has
+    (`ignore_changes`), rather than being replaced for a comment.
+    """
     return gcp.compute.GlobalAddress(
         f"{name}-ip",
-        description=f"echo-service: the address of {settings.edge.domain}",
+        description=ADDRESS_DESCRIPTION,
         address_type="EXTERNAL",
         ip_version="IPV4",
         opts=pulumi.ResourceOptions(
@@ -116,6 +124,7 @@ def static_address(
             provider=provider,
             protect=settings.deletion_protection,
             depends_on=[compute_api],
+            ignore_changes=["description"],
         ),
     )
 

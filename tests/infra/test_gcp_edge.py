@@ -169,6 +169,18 @@ def test_dns_zone_gets_the_a_record_pointing_at_the_static_address():
     }
 
 
+def test_a_new_domain_keeps_the_reserved_address():
+    # Every field of google_compute_global_address is ForceNew (terraform-provider-google,
+    # resource_compute_global_address.go: no Update function): a description that named the
+    # domain replaced the address, its IP and its DNS record whenever the domain changed.
+    first = render(domain=DOMAIN).one(ADDRESS)
+    second = render(domain="other.example.org").one(ADDRESS)
+    assert first.inputs == second.inputs
+    assert DOMAIN not in first.inputs["description"]
+    # An address made with the old description keeps it, rather than being replaced once.
+    assert first.ignore_changes == ["description"]
+
+
 def test_deletion_protection_protects_the_address():
     assert render(domain=DOMAIN, deletionProtection=True).one(ADDRESS).protect
 
