@@ -49,6 +49,20 @@ RATE_LIMIT_INTERVAL_SECONDS = 60
 RATE_LIMIT_PRIORITY = 1000
 DEFAULT_RULE_PRIORITY = 2147483647  # Cloud Armor's default rule: the lowest priority
 DNS_TTL_SECONDS = 300
+# Google's L7 load balancer keeps its connections to a backend open for 600 s when idle, a fixed
+# value (Cloud Load Balancing docs, "Request distribution for external Application Load
+# Balancers": the GFE's backend keepalive timeout). The server keeps them longer, so the load
+# balancer always closes first and never sends a request down a connection the server is
+# closing (a 502). Like the aws target's SERVER_KEEPALIVE_TIMEOUT_SECONDS against the ALB.
+GCLB_BACKEND_KEEPALIVE_SECONDS = 600
+SERVER_KEEPALIVE_TIMEOUT_SECONDS = GCLB_BACKEND_KEEPALIVE_SECONDS + 20
+# The backend service's timeout is how long the load balancer waits for a whole response; GCLB's
+# default is 30 s, the same as one prediction may run with the app's default TIMEOUT, so a slow
+# prediction (or one that waited in the queue) got a 502 before the server answered. It is set
+# from the stack's timeoutSeconds (the app's 30 s when 0) plus the time a request may wait in
+# the queue, as the aws target sets the ALB's idle timeout (infra/aws/edge.py, alb_timeouts).
+APP_DEFAULT_TIMEOUT_SECONDS = 30
+BACKEND_TIMEOUT_MARGIN_SECONDS = 30
 # The static address's description: the same for every domain (the field is force-new).
 ADDRESS_DESCRIPTION = "echo-service: the address of the HTTPS load balancer of the endpoint"
 
@@ -129,6 +143,12 @@ def static_address(
     )
 
 
+def gclb_timeouts(settings: Settings) -> tuple[int, int]:
+    """(the BackendConfig's timeoutSec, the server's KEEPALIVE_TIMEOUT) behind the Ingress."""
+    timeout = settings.server.timeout_seconds or APP_DEFAULT_TIMEOUT_SECONDS
+    return timeout + BACKEND_TIMEOUT_MARGIN_SECONDS, SERVER_KEEPALIVE_TIMEOUT_SECONDS
+
+
 def backend_config_annotations(backend_config: str) -> dict[str, str]:
     """The endpoint Service's annotations behind the Ingress: NEGs and the BackendConfig."""
     return {
@@ -189,6 +209,7 @@ def ingress(
         opts=on_k8s,
     )
     backend_spec: dict[str, object] = {
+        "timeoutSec": gclb_timeouts(settings)[0],
         "healthCheck": {
             "type": "HTTP",
             "requestPath": READINESS_PATH,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.gcp.edge import gclb_timeouts
 from infra.gcp.labels import dns_label, k8s_label_value
 from infra.gcp.model import (
     FETCH_EPHEMERAL_STORAGE,
@@ -245,10 +246,22 @@ class _Workload:
     api_keys_secret: pulumi.Input[str] | None = None
 
 
+def _container_env(settings: Settings) -> list[tuple[str, str]]:
+    """`container_env`; behind the Ingress's load balancer (`domain`), also KEEPALIVE_TIMEOUT,
+    which must outlast the load balancer's own keep-alive (infra/gcp/edge.py, gclb_timeouts)."""
+    env = container_env(settings)
+    if not settings.edge.domain:
+        return env
+    names = [n for n, _ in env]
+    after = next((names.index(n) + 1 for n in ("TIMEOUT", "WEB_CONCURRENCY") if n in names), 1)
+    keepalive = ("KEEPALIVE_TIMEOUT", str(gclb_timeouts(settings)[1]))
+    return [*env[:after], keepalive, *env[after:]]
+
+
 def _env(w: _Workload) -> list[k8s.core.v1.EnvVarArgs]:
     # PORT, the server's settings and the model's path when set (infra.settings.container_env,
     # the same on every target), then the API keys from their Secret.
-    env = [k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in container_env(w.settings)]
+    env = [k8s.core.v1.EnvVarArgs(name=n, value=v) for n, v in _container_env(w.settings)]
     if w.api_keys_secret is not None:
         env.append(
             k8s.core.v1.EnvVarArgs(

@@ -16,6 +16,7 @@ import kubernetes_validate
 import pulumi
 import pytest
 
+from app.server import load_settings
 from tests.harness import Rendered, Res, run_stack
 from tests.infra import fakes
 from tests.infra.test_aws_edge import KEY_A, KEY_B, everywhere, is_secret, plain
@@ -157,6 +158,37 @@ def test_domain_puts_the_service_behind_an_https_load_balancer_on_a_static_addre
     assert f"{DOMAIN}. A {fakes.GCP_STATIC_IP}" in told
 
 
+def env_of(r: Rendered) -> dict[str, str]:
+    (container,) = r.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+# Google's L7 load balancer keeps idle backend connections 600 s, a fixed value (Cloud Load
+# Balancing docs, "Request distribution for external Application Load Balancers"), and waits
+# for a response as long as the backend service's timeout (30 s unless set).
+GCLB_BACKEND_KEEPALIVE_SECONDS = 600
+
+
+@pytest.mark.parametrize(
+    ("overrides", "timeout"), [({}, 30), ({"timeoutSeconds": 120}, 120), ({"workers": 2}, 30)]
+)
+def test_behind_the_load_balancer_the_server_outlasts_its_keepalive_and_its_timeout(
+    overrides: dict[str, Any], timeout: int
+):
+    r = render(domain=DOMAIN, **overrides)
+    env = env_of(r)
+    assert int(env["KEEPALIVE_TIMEOUT"]) > GCLB_BACKEND_KEEPALIVE_SECONDS
+    assert env.get("TIMEOUT", "30") == str(timeout), "the app's own limit is the one shown"
+    backend = r.one(BACKEND_CONFIG)
+    crd_valid(backend, "backendconfig-v1.json")
+    # The load balancer waits longer than one prediction may run, queue wait on top.
+    assert backend.inputs["spec"]["timeoutSec"] == timeout + 30
+    kubernetes_validate.validate(manifest(r.one(DEPLOYMENT)), K8S_VERSION, strict=True)
+    # The server takes the environment as rendered (it refuses a value out of its range).
+    server = load_settings(env)
+    assert server.keepalive_timeout == int(env["KEEPALIVE_TIMEOUT"])
+
+
 def test_dns_zone_gets_the_a_record_pointing_at_the_static_address():
     r = render(domain=DOMAIN, dnsZone="example-com")
     record = r.one(RECORD_SET)
@@ -215,7 +247,8 @@ def test_api_keys_reach_the_pods_from_a_kubernetes_secret_and_nowhere_in_plainte
 
     deployment = r.one(DEPLOYMENT)
     (container,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
-    assert container["env"][1] == {
+    (api_keys,) = [e for e in container["env"] if e["name"] == "API_KEYS"]
+    assert api_keys == {
         "name": "API_KEYS",
         "valueFrom": {
             "secretKeyRef": {"name": secret.outputs["metadata"]["name"], "key": "API_KEYS"}
