@@ -63,6 +63,20 @@ SERVER_KEEPALIVE_TIMEOUT_SECONDS = GCLB_BACKEND_KEEPALIVE_SECONDS + 20
 # the queue, as the aws target sets the ALB's idle timeout (infra/aws/edge.py, alb_timeouts).
 APP_DEFAULT_TIMEOUT_SECONDS = 30
 BACKEND_TIMEOUT_MARGIN_SECONDS = 30
+# A Pod going away behind the Ingress (a rollout, a scale-in). Its endpoint leaves the
+# EndpointSlice at once, but the load balancer sends it requests until the NEG controller has
+# detached it from the network endpoint group through the Compute API, tens of seconds later; a
+# server that stops on SIGTERM before then answers those with 502s. So the Pod sleeps in preStop
+# about as long as the detachment takes (before SIGTERM), and the backend service drains the
+# detached endpoint: no new requests, those in flight get this long to finish. Sources: GKE docs,
+# "Troubleshoot load balancing in GKE" (NEG-related 500-series errors during workload scaling);
+# Google Cloud knowledge base, "502 503 errors on external HTTP(s) Load Balancer" (000006416: a
+# preStop sleep about as long as the endpoint's removal from the NEG, 40 s in its example, and a
+# grace period that covers it); Cloud Load Balancing docs, "Enable connection draining" (0-3600 s,
+# zonal NEGs). The Pod's grace period covers the sleep (infra/gcp/workload.py).
+NEG_PRE_STOP_SLEEP_SECONDS = 40
+CONNECTION_DRAINING_SECONDS = 30
+assert CONNECTION_DRAINING_SECONDS < NEG_PRE_STOP_SLEEP_SECONDS
 # The static address's description: the same for every domain (the field is force-new).
 ADDRESS_DESCRIPTION = "echo-service: the address of the HTTPS load balancer of the endpoint"
 
@@ -210,6 +224,7 @@ def ingress(
     )
     backend_spec: dict[str, object] = {
         "timeoutSec": gclb_timeouts(settings)[0],
+        "connectionDraining": {"drainingTimeoutSec": CONNECTION_DRAINING_SECONDS},
         "healthCheck": {
             "type": "HTTP",
             "requestPath": READINESS_PATH,

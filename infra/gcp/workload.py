@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.gcp.edge import gclb_timeouts
+from infra.gcp.edge import NEG_PRE_STOP_SLEEP_SECONDS, gclb_timeouts
 from infra.gcp.labels import dns_label, k8s_label_value
 from infra.gcp.model import (
     FETCH_EPHEMERAL_STORAGE,
@@ -36,6 +36,12 @@ TERMINATION_GRACE_SECONDS = 30
 # Before SIGTERM, keep serving while the load balancer and kube-proxy stop sending new requests to
 # a Pod that is going away (endpoint removal is asynchronous).
 PRE_STOP_SLEEP_SECONDS = 5
+# Behind the Ingress (`domain`) the load balancer reaches Pods through NEGs and takes longer to
+# let one go: the preStop sleep waits for the detachment (infra/gcp/edge.py), and the grace
+# period, which counts from the start of preStop, covers the sleep, the server's own graceful
+# stop after SIGTERM (the app's GRACEFUL_TIMEOUT, 10 s) and a margin.
+APP_GRACEFUL_TIMEOUT_SECONDS = 10
+NEG_TERMINATION_GRACE_SECONDS = NEG_PRE_STOP_SLEEP_SECONDS + APP_GRACEFUL_TIMEOUT_SECONDS + 10
 TMP_SIZE_LIMIT = "64Mi"
 # `pulumi up` waits for the rollout this long; a new image that never gets ready fails the update
 # (the old Pods keep serving: maxUnavailable is 0). Creation allows for Autopilot provisioning the
@@ -321,6 +327,7 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
         if s.server.startup_seconds
         else STARTUP_PROBE_FAILURES
     )
+    behind_ingress = bool(s.edge.domain)
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels=w.labels),
         spec=k8s.core.v1.PodSpecArgs(
@@ -330,7 +337,9 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
             init_containers=init_containers,
             # The endpoint never calls the Kubernetes API; no token in the Pod to steal.
             automount_service_account_token=False,
-            termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+            termination_grace_period_seconds=(
+                NEG_TERMINATION_GRACE_SECONDS if behind_ingress else TERMINATION_GRACE_SECONDS
+            ),
             security_context=k8s.core.v1.PodSecurityContextArgs(
                 run_as_non_root=True,
                 run_as_user=RUN_AS_UID,
@@ -393,7 +402,13 @@ def _pod_template(w: _Workload) -> k8s.core.v1.PodTemplateSpecArgs:
                     ),
                     lifecycle=k8s.core.v1.LifecycleArgs(
                         pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                            sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SLEEP_SECONDS)
+                            sleep=k8s.core.v1.SleepActionArgs(
+                                seconds=(
+                                    NEG_PRE_STOP_SLEEP_SECONDS
+                                    if behind_ingress
+                                    else PRE_STOP_SLEEP_SECONDS
+                                )
+                            )
                         )
                     ),
                     security_context=locked_down,

@@ -16,6 +16,7 @@ import kubernetes_validate
 import pulumi
 import pytest
 
+from app.server import Settings as ServerSettings
 from app.server import load_settings
 from tests.harness import Rendered, Res, run_stack
 from tests.infra import fakes
@@ -187,6 +188,32 @@ def test_behind_the_load_balancer_the_server_outlasts_its_keepalive_and_its_time
     # The server takes the environment as rendered (it refuses a value out of its range).
     server = load_settings(env)
     assert server.keepalive_timeout == int(env["KEEPALIVE_TIMEOUT"])
+
+
+# Endpoint removal from a NEG takes tens of seconds (Google Cloud KB 000006416 sleeps 40 s in
+# preStop for it); connection draining takes 0-3600 s (Cloud Load Balancing docs, "Enable
+# connection draining").
+NEG_DETACH_SECONDS = 30
+
+
+def test_behind_the_load_balancer_a_pod_outlives_its_detachment_from_the_neg(shipped):
+    r = render(domain=DOMAIN)
+    pod = plain(r.one(DEPLOYMENT).inputs["spec"]["template"]["spec"])
+    (container,) = pod["containers"]
+    sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert sleep >= NEG_DETACH_SECONDS, "SIGTERM before the load balancer lets go: 502s"
+    # The grace period counts from the start of preStop: the sleep, then the server's own stop.
+    assert pod["terminationGracePeriodSeconds"] > sleep + ServerSettings.graceful_timeout
+    backend = r.one(BACKEND_CONFIG)
+    crd_valid(backend, "backendconfig-v1.json")
+    draining = backend.inputs["spec"]["connectionDraining"]["drainingTimeoutSec"]
+    assert 1 <= draining <= 3600
+    assert draining < sleep, "the endpoint has drained before the server stops"
+    kubernetes_validate.validate(manifest(r.one(DEPLOYMENT)), K8S_VERSION, strict=True)
+    # Without a domain the Service's load balancer forwards to nodes: the short stop stays.
+    pod = plain(shipped.one(DEPLOYMENT).inputs["spec"]["template"]["spec"])
+    assert pod["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    assert pod["terminationGracePeriodSeconds"] == 30
 
 
 def test_dns_zone_gets_the_a_record_pointing_at_the_static_address():
