@@ -235,8 +235,15 @@ def ingress(
             "unhealthyThreshold": UNHEALTHY_THRESHOLD,
         },
     }
-    if armor is not None:
-        backend_spec["securityPolicy"] = {"name": armor.name}
+    # The Cloud Armor policy by name, or "" when there is none: GKE's Ingress controller leaves
+    # the backend service's policy as it is when `securityPolicy` is absent, and detaches it only
+    # on an empty name (kubernetes/ingress-gce, pkg/backends/features/securitypolicy.go; the CRD:
+    # "If set to empty, the existing security policy on the backend will be removed"). So a
+    # stack whose rateLimitPerMinute goes back to 0 has its policy detached, and then deleted:
+    # Pulumi deletes a resource that left the program after every update, the BackendConfig's
+    # included. Only domain stacks render a BackendConfig; for one that never had a policy ""
+    # is what the backend already has, and the controller does nothing.
+    backend_spec["securityPolicy"] = {"name": armor.name if armor is not None else ""}
     backend_config = k8s.apiextensions.CustomResource(
         f"{name}-backend",
         api_version="cloud.google.com/v1",

@@ -123,7 +123,7 @@ def test_domain_puts_the_service_behind_an_https_load_balancer_on_a_static_addre
         "type": "HTTP", "requestPath": "/readyz", "port": 8080, "checkIntervalSec": 10,
         "timeoutSec": 5, "healthyThreshold": 2, "unhealthyThreshold": 3,
     }  # fmt: skip
-    assert "securityPolicy" not in backend.inputs["spec"]
+    assert backend.inputs["spec"]["securityPolicy"] == {"name": ""}
 
     cert = r.one(MANAGED_CERT)
     crd_valid(cert, "managedcertificate-v1.json")
@@ -260,6 +260,26 @@ def test_rate_limit_throttles_each_ip_with_cloud_armor_attached_through_the_back
     backend = r.one(BACKEND_CONFIG)
     crd_valid(backend, "backendconfig-v1.json")
     assert backend.inputs["spec"]["securityPolicy"] == {"name": policy.outputs["name"]}
+
+
+def test_rate_limit_back_to_0_detaches_the_policy_before_deleting_it():
+    # GKE's Ingress controller ignores a BackendConfig without securityPolicy (the policy stays
+    # attached, and deleting it fails "in use"); it detaches only on an empty name
+    # (kubernetes/ingress-gce, pkg/backends/features/securitypolicy.go).
+    on = render(domain=DOMAIN, rateLimitPerMinute=60)
+    off = render(domain=DOMAIN)
+    assert not off.of_type(ARMOR)
+    backend = off.one(BACKEND_CONFIG)
+    crd_valid(backend, "backendconfig-v1.json")
+    assert backend.inputs["spec"]["securityPolicy"] == {"name": ""}
+    # Same object (name, URN) on and off, so turning the key off is an update of it, which
+    # Pulumi runs before it deletes the policy that left the program.
+    assert off.one(BACKEND_CONFIG).urn == on.one(BACKEND_CONFIG).urn
+    # With the policy: the BackendConfig, and the Ingress through it, depend on the policy, so
+    # `pulumi destroy` takes the load balancer down (the Ingress's finalizer) before the policy.
+    armor, backend, ingress = on.one(ARMOR), on.one(BACKEND_CONFIG), on.one(INGRESS)
+    assert armor.urn in backend.dependencies
+    assert backend.urn in ingress.dependencies
 
 
 def test_api_keys_reach_the_pods_from_a_kubernetes_secret_and_nowhere_in_plaintext():
