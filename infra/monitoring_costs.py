@@ -38,7 +38,8 @@ ASSUMED_APP_SERIES_PER_REPLICA = 125
 # cluster, system ones too: assumed 50 series, scraped every 30 s.
 ASSUMED_KSM_SERIES = 50
 KSM_SCRAPE_SECONDS = 30
-GCP_ALERT_CONDITIONS = 4
+# The four PromQL conditions and the uptime check's (infra/gcp/monitoring.py).
+GCP_ALERT_CONDITIONS = 5
 # Each condition aggregates to at most one series, evaluated once a minute.
 ALERT_SERIES_PER_EVALUATION = 1
 # Checkers per uptime-check region: USA has three, the others one each.
@@ -146,7 +147,7 @@ def gcp_monitoring(settings: Settings, p: _Prices) -> tuple[list[Item], list[str
             "million samples",
         ),
         Item(
-            f"Alerting: {GCP_ALERT_CONDITIONS} PromQL conditions",
+            f"Alerting: {GCP_ALERT_CONDITIONS} conditions (PromQL, and the uptime check's)",
             p.usd("alert_condition_month"),
             GCP_ALERT_CONDITIONS,
             "condition-month",

@@ -29,6 +29,9 @@ QUEUE_WAITING = "model_queue_waiting"  # gauge
 QUEUE_REJECTED = "model_queue_rejected_total"  # counter
 MODEL_LOAD_SECONDS = "model_load_duration_seconds"  # gauge
 MODEL_INFO = "model_info"  # gauge = 1; label version
+# The `path` label of the endpoint's own answers (app/metrics.py PATHS): what alarms on errors
+# and latency count, so the probes' /healthz and /readyz answers never dilute them.
+PREDICT_PATH = "/predict"
 
 # CloudWatch embedded metric format (aws): the namespace, metric and dimension the app writes.
 EMF_NAMESPACE = "echo-service"

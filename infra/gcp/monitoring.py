@@ -34,6 +34,7 @@ from infra.observability import (
     METRICS_PORT_NAME,
     MODEL_INFO,
     P99_LATENCY_SECONDS,
+    PREDICT_PATH,
     QUEUE_REJECTED,
     QUEUE_WAITING,
     REQUEST_SECONDS,
@@ -51,6 +52,12 @@ SCRAPE_TIMEOUT = "10s"
 # Deployments (kube_deployment_spec_replicas, kube_deployment_status_replicas_available).
 MONITORING_COMPONENTS = ("SYSTEM_COMPONENTS", "DEPLOYMENT")
 UPTIME_TIMEOUT = "10s"
+# The uptime check's alert: its pass/fail metric, the window each region's latest result is read
+# in (longer than UPTIME_PERIOD, so every region has one), and more than this many regions failing.
+UPTIME_METRIC = "monitoring.googleapis.com/uptime_check/check_passed"
+UPTIME_ALIGNMENT = "1200s"
+UPTIME_FAILED_REGIONS = 1
+UPTIME_ALERT_DURATION = "60s"
 EVALUATION_INTERVAL = "60s"
 # Cloud Monitoring dashboards lay tiles on a 48-column grid.
 DASHBOARD_COLUMNS = 48
@@ -114,19 +121,25 @@ def queries(settings: Settings, namespace: str, cluster: str, job: str) -> dict[
     """
     app = f'cluster="{cluster}",namespace="{namespace}",job="{job}"'
     ksm = f'cluster="{cluster}",namespace="{namespace}",deployment="{job}"'
+    # Only the endpoint's own answers: the probes' 200s (kubelet's every few seconds, the load
+    # balancer's, the uptime check's) would otherwise hide a /predict that fails every call.
+    predict = f'{app},path="{PREDICT_PATH}"'
     window = f"{ALARM_MINUTES}m"
     return {
         "5xx rate": (
-            f'100 * sum(rate({REQUESTS_TOTAL}{{{app},status=~"5.."}}[{window}])) '
-            f"/ sum(rate({REQUESTS_TOTAL}{{{app}}}[{window}])) > {ERROR_RATE_PERCENT:g}"
+            f'100 * sum(rate({REQUESTS_TOTAL}{{{predict},status=~"5.."}}[{window}])) '
+            f"/ sum(rate({REQUESTS_TOTAL}{{{predict}}}[{window}])) > {ERROR_RATE_PERCENT:g}"
         ),
         "p99 latency": (
             f"histogram_quantile(0.99, sum by (le) "
-            f"(rate({REQUEST_SECONDS}_bucket{{{app}}}[{window}]))) > {P99_LATENCY_SECONDS:g}"
+            f"(rate({REQUEST_SECONDS}_bucket{{{predict}}}[{window}]))) > {P99_LATENCY_SECONDS:g}"
         ),
-        # Replicas whose metrics answer; `or vector(0)` so that none at all still alerts.
+        # Ready replicas (a Deployment's available replicas are its ready Pods: minReadySeconds
+        # is 0), not Pods whose metrics port answers, which a replica that cannot load its model
+        # still does; `or vector(0)` so that none at all still alerts.
         "healthy replicas below minReplicas": (
-            f"(sum(up{{{app}}}) or vector(0)) < {settings.min_replicas}"
+            f"(max(kube_deployment_status_replicas_available{{{ksm}}}) or vector(0)) "
+            f"< {settings.min_replicas}"
         ),
         "running below desired": (
             f"max(kube_deployment_spec_replicas{{{ksm}}}) "
@@ -212,7 +225,7 @@ def alerting(
     # domain over HTTPS when `domain` is set.
     host = url.apply(lambda u: u.removeprefix("http://").removeprefix("https://"))
     https = bool(settings.edge.domain)
-    gcp.monitoring.UptimeCheckConfig(
+    uptime = gcp.monitoring.UptimeCheckConfig(
         f"{name}-uptime",
         display_name=f"{settings.name} readiness",
         timeout=UPTIME_TIMEOUT,
@@ -231,6 +244,7 @@ def alerting(
         ),
         opts=on_gcp,
     )
+    policies.append(uptime_alert(name, settings, uptime, channels, on_gcp))
     gcp.monitoring.Dashboard(
         f"{name}-dashboard",
         dashboard_json=pulumi.Output.all(namespace, cluster).apply(
@@ -239,6 +253,68 @@ def alerting(
         opts=on_gcp,
     )
     return policies
+
+
+def uptime_filter(check_id: str) -> str:
+    """The Cloud Monitoring filter of one uptime check's pass/fail results."""
+    return (
+        f'metric.type="{UPTIME_METRIC}" AND metric.label.check_id="{check_id}" '
+        'AND resource.type="uptime_url"'
+    )
+
+
+def uptime_alert(
+    name: str,
+    settings: Settings,
+    uptime: gcp.monitoring.UptimeCheckConfig,
+    channels: list[pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> gcp.monitoring.AlertPolicy:
+    """An alert when the public URL fails its uptime check from more than one region.
+
+    The condition is the one Cloud Monitoring's console makes for an uptime check (Cloud
+    Monitoring docs, "Create alerting policies for uptime checks"): each region's latest result
+    (ALIGN_NEXT_OLDER), the regions whose check failed counted (REDUCE_COUNT_FALSE), above one.
+    One region failing is often that region's network, not the endpoint.
+    """
+    condition = "public URL failing its uptime check"
+    return gcp.monitoring.AlertPolicy(
+        f"{name}-alert-uptime",
+        display_name=f"{settings.name}: {condition}",
+        combiner="OR",
+        conditions=[
+            gcp.monitoring.AlertPolicyConditionArgs(
+                display_name=condition,
+                condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                    filter=uptime.uptime_check_id.apply(uptime_filter),
+                    aggregations=[
+                        gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                            alignment_period=UPTIME_ALIGNMENT,
+                            per_series_aligner="ALIGN_NEXT_OLDER",
+                            cross_series_reducer="REDUCE_COUNT_FALSE",
+                            group_by_fields=["resource.label.*"],
+                        )
+                    ],
+                    comparison="COMPARISON_GT",
+                    threshold_value=UPTIME_FAILED_REGIONS,
+                    duration=UPTIME_ALERT_DURATION,
+                    trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(
+                        count=1
+                    ),
+                ),
+            )
+        ],
+        notification_channels=channels,
+        documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
+            content=(
+                f"The public URL of {settings.name} failed its readiness check from more than "
+                "one region. See the stack's dashboard and `make logs STACK=<stack>`."
+            ),
+            mime_type="text/markdown",
+        ),
+        user_labels={"stack": settings.stack},
+        opts=opts,
+    )
 
 
 def dashboard_body(settings: Settings, namespace: str, cluster: str, job: str) -> dict[str, Any]:

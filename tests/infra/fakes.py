@@ -351,6 +351,13 @@ def _notification_channel(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"id": channel, "name": channel, "project": GCP_PROJECT}
 
 
+def _uptime_check(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    # Cloud Monitoring ids a check after its display name, with a random suffix.
+    check_id = f"{inputs['displayName'].lower().replace(' ', '-')}-{_hex(name, 10)}"
+    config = f"projects/{GCP_PROJECT}/uptimeCheckConfigs/{check_id}"
+    return {"id": config, "name": config, "uptimeCheckId": check_id, "project": GCP_PROJECT}
+
+
 GCP_OUTPUTS: dict[str, Outputs] = {
     "gcp:serviceaccount/account:Account": _service_account,
     "gcp:container/cluster:Cluster": _gke_cluster,
@@ -358,6 +365,7 @@ GCP_OUTPUTS: dict[str, Outputs] = {
     "gcp:artifactregistry/repository:Repository": _ar_repository,
     "kubernetes:core/v1:Service": _k8s_service,
     "gcp:monitoring/notificationChannel:NotificationChannel": _notification_channel,
+    "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig": _uptime_check,
 }
 GCP_STATIC_IP = "34.149.0.20"
 

@@ -55,11 +55,11 @@ def test_emf_log_lines_are_priced_with_traffic_and_left_out_of_the_break_even():
 def test_gcp_monitoring_adds_samples_alerting_and_the_uptime_check():
     app_samples = 2 * 125 * MINUTES / 1e6  # 10.95 million: 2 replicas x 125 series a minute
     ksm_samples = 50 * MINUTES * 2 / 1e6  # 4.38 million: 50 series every 30 s
-    conditions = 4 * 1.50
-    series = 4 * MINUTES / 1e6 * 0.35  # 175,200 series returned
+    conditions = 5 * 1.50  # four PromQL conditions and the uptime check's
+    series = 5 * MINUTES / 1e6 * 0.35  # 219,000 series returned
     uptime = 5 * (MINUTES / 5) / 1e3 * 0.30  # 5 checkers every 5 minutes: 43,800 executions
     expected = (app_samples + ksm_samples) * 0.06 + conditions + series + uptime
-    assert expected == pytest.approx(20.12, abs=0.01)
+    assert expected == pytest.approx(21.64, abs=0.01)
     assert added("gcp", {"monitoring": True}) == pytest.approx(expected)
 
 

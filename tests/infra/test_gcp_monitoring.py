@@ -18,10 +18,13 @@ import kubernetes_validate
 import promql_parser
 import pytest
 
+from app import metrics
+from infra.monitoring_costs import GCP_ALERT_CONDITIONS
 from infra.observability import (
     IN_FLIGHT,
     INFERENCE_SECONDS,
     MODEL_INFO,
+    PREDICT_PATH,
     QUEUE_REJECTED,
     QUEUE_WAITING,
     REQUEST_SECONDS,
@@ -230,12 +233,20 @@ def metric_names(query: str) -> set[str]:
     return set(selectors) - {"by", "without"}
 
 
+def promql_policies(r: Rendered) -> list[Any]:
+    return [
+        res
+        for res in r.of_type(POLICY)
+        if "conditionPrometheusQueryLanguage" in res.inputs["conditions"][0]
+    ]
+
+
 def policy_queries(r: Rendered) -> dict[str, str]:
     return {
         res.inputs["conditions"][0]["displayName"]: res.inputs["conditions"][0][
             "conditionPrometheusQueryLanguage"
         ]["query"]
-        for res in r.of_type(POLICY)
+        for res in promql_policies(r)
     }
 
 
@@ -339,12 +350,66 @@ def test_four_alert_policies_in_valid_promql_on_known_metrics():
 def test_every_condition_is_accepted_before_its_metrics_exist():
     # On a new project no metric exists before the first scrape, and Cloud Monitoring refuses a
     # PromQL condition on a metric it has not seen unless metric validation is off (issue 17, 4).
-    policies = rendered(FULL).of_type(POLICY)
-    assert len(policies) >= 4
+    policies = promql_policies(rendered(FULL))
+    assert len(policies) == 4
     for policy in policies:
         for condition in policy.inputs["conditions"]:
             promql = condition["conditionPrometheusQueryLanguage"]
             assert promql["disableMetricValidation"] is True, condition["displayName"]
+
+
+def test_errors_and_latency_count_only_the_endpoints_own_answers():
+    # The probes' /healthz and /readyz 200s (kubelet's every few seconds, the load balancer's,
+    # the uptime check's) outnumber a quiet endpoint's calls: a /predict failing every call
+    # must still be 100% of what the 5xx rate counts (issue 17, item 13).
+    queries = policy_queries(rendered(FULL))
+    for condition in ("5xx rate", "p99 latency"):
+        selectors = re.findall(r"\{([^}]*)\}", queries[condition])
+        assert selectors, condition
+        for selector in selectors:
+            assert 'path="/predict"' in selector, (condition, selector)
+        assert PREDICT_PATH == "/predict" and PREDICT_PATH in metrics.PATHS
+
+
+def test_healthy_replicas_are_ready_replicas_not_answering_metrics_ports():
+    # A replica whose model never loads answers on its metrics port (`up` is 1) but is not
+    # ready; the Deployment's available replicas are its ready Pods.
+    query = policy_queries(rendered(FULL))["healthy replicas below minReplicas"]
+    assert "up" not in metric_names(query)
+    assert metric_names(query) == {"kube_deployment_status_replicas_available"}
+    assert query.endswith("< 2")
+
+
+def test_the_uptime_check_has_an_alert_on_its_own_results():
+    r = rendered(FULL)
+    check = r.one(UPTIME)
+    (policy,) = [p for p in r.of_type(POLICY) if p not in promql_policies(r)]
+    (condition,) = policy.inputs["conditions"]
+    threshold = plain(condition["conditionThreshold"])
+    check_id = check.outputs["uptimeCheckId"]
+    assert threshold["filter"] == (
+        'metric.type="monitoring.googleapis.com/uptime_check/check_passed" AND '
+        f'metric.label.check_id="{check_id}" AND resource.type="uptime_url"'
+    )
+    (aggregation,) = threshold["aggregations"]
+    assert aggregation == {
+        "alignmentPeriod": "1200s",
+        "perSeriesAligner": "ALIGN_NEXT_OLDER",
+        "crossSeriesReducer": "REDUCE_COUNT_FALSE",
+        "groupByFields": ["resource.label.*"],
+    }
+    # More than one region failing: one is often that region's own network.
+    assert (threshold["comparison"], threshold["thresholdValue"]) == ("COMPARISON_GT", 1)
+    assert len(check.inputs["selectedRegions"]) > threshold["thresholdValue"]
+    # The window holds every region's latest result.
+    assert int(aggregation["alignmentPeriod"][:-1]) > int(check.inputs["period"][:-1])
+    channel = r.one(CHANNEL)
+    assert policy.inputs["notificationChannels"] == [channel.outputs["name"]]
+
+
+def test_the_estimate_prices_every_condition_the_stack_renders():
+    conditions = [c for p in rendered(FULL).of_type(POLICY) for c in p.inputs["conditions"]]
+    assert len(conditions) == GCP_ALERT_CONDITIONS
 
 
 def test_healthy_replicas_threshold_follows_min_replicas():
@@ -360,6 +425,7 @@ def test_policies_hold_for_minutes_and_notify_the_email_channel():
     for policy in r.of_type(POLICY):
         assert policy.inputs["notificationChannels"] == [channel.outputs["name"]]
         assert policy.inputs["combiner"] == "OR"
+    for policy in promql_policies(r):
         condition = policy.inputs["conditions"][0]["conditionPrometheusQueryLanguage"]
         assert condition["duration"] in ("300s", "600s")
         assert condition["evaluationInterval"] == "60s"
