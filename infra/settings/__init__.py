@@ -117,13 +117,14 @@ from infra.settings.model import (
     RESERVED_ENV,
     RUNTIME_MAIN_MIB,
     RUNTIME_WORKER_MIB,
-    STANDARD_NODE_RESERVED_GIB,
     _env,
     _model_and_server,
     _model_storage,
     _model_uri,
     _workers_fit,
     container_env,
+    standard_allocatable_gib,
+    standard_model_storage_max,
 )
 from infra.settings.observability import (
     EMAIL_PATTERN,
@@ -193,7 +194,6 @@ __all__ = [
     "ROUTE53_ZONE_ID_PATTERN",
     "RUNTIME_MAIN_MIB",
     "RUNTIME_WORKER_MIB",
-    "STANDARD_NODE_RESERVED_GIB",
     "_DNS_LABEL",
     "_GCP_NAME",
     "_GCP_PATH",
@@ -232,6 +232,8 @@ __all__ = [
     "container_env",
     "host_platform",
     "load_settings",
+    "standard_allocatable_gib",
+    "standard_model_storage_max",
 ]
 
 

@@ -4,6 +4,7 @@ container's environment built from them (`container_env`)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -25,12 +26,46 @@ AUTOPILOT_MAX_EPHEMERAL_GIB = 10
 # Ephemeral storage the app container needs besides the model: /tmp (64 MiB), its logs and the
 # image's writable layer. 1 GiB is what Autopilot gives a container that asks for nothing.
 EPHEMERAL_HEADROOM_GIB = 1
-# GKE Standard: emptyDir lives on the node's boot disk (`nodeDiskSizeGb`), so no Pod can hold
-# more than the disk less what the node keeps for its OS, the kubelet's eviction threshold and
-# the images. GKE reserves part of the boot disk by a formula of its size (GKE docs, "Standard
-# cluster architecture", node allocatable ephemeral storage); 10 GiB is this program's margin
-# for all of it, not a published figure.
-STANDARD_NODE_RESERVED_GIB = 10
+# GKE Standard: emptyDir lives on the node's boot disk (`nodeDiskSizeGb`), and a Pod is scheduled
+# only where its ephemeral-storage request fits the node's allocatable ephemeral storage: the
+# boot disk less the kubelet's eviction threshold (10% of it) and GKE's system reservation
+# (the least of 50% of it, 6 GiB + 35% of it, and 100 GiB). Source: GKE docs, "About GKE node
+# sizing", Local ephemeral storage reservation (nodes without local SSDs). The default 40 GB
+# disk (37.3 GiB) leaves about 14.9 GiB; a request above it leaves the Pod Pending. The same
+# page's example node (100 GB disk) shows 43.8 GiB allocatable where the formula gives 45.2, so
+# the cap keeps 5% below the formula.
+STANDARD_ALLOCATABLE_MARGIN = 0.95
+STANDARD_EVICTION_SHARE = 0.10
+STANDARD_SYSTEM_SHARE_MAX = 0.50
+STANDARD_SYSTEM_BASE_GIB = 6
+STANDARD_SYSTEM_SHARE = 0.35
+STANDARD_SYSTEM_MAX_GIB = 100
+
+
+def standard_allocatable_gib(node_disk_gb: int) -> float:
+    """A Standard node's allocatable ephemeral storage in GiB, by GKE's formula (above)."""
+    disk = node_disk_gb * 10**9 / 2**30
+    system = min(
+        STANDARD_SYSTEM_SHARE_MAX * disk,
+        STANDARD_SYSTEM_BASE_GIB + STANDARD_SYSTEM_SHARE * disk,
+        STANDARD_SYSTEM_MAX_GIB,
+    )
+    return disk - STANDARD_EVICTION_SHARE * disk - system
+
+
+def standard_model_storage_max(node_disk_gb: int) -> int:
+    """The largest modelStorageGiB whose Pod request (it plus the headroom) fits one node."""
+    usable = standard_allocatable_gib(node_disk_gb) * STANDARD_ALLOCATABLE_MARGIN
+    return math.floor(usable) - EPHEMERAL_HEADROOM_GIB
+
+
+def standard_disk_for(storage_gib: int) -> int:
+    """The smallest nodeDiskSizeGb whose nodes hold a Pod with `storage_gib` for the model."""
+    disk = 10
+    while standard_model_storage_max(disk) < storage_gib:
+        disk += 1
+    return disk
+
 # The app's own bounds (app/server.py): WEB_CONCURRENCY 1-256, TIMEOUT 1-3600 s, MAX_QUEUE
 # 0-100000. 0 (workers, timeoutSeconds) and -1 (maxQueue) leave the app's own default.
 MAX_WORKERS = 256
@@ -252,11 +287,14 @@ def _model_storage(
                 f"per Pod and the container keeps {EPHEMERAL_HEADROOM_GIB} GiB for /tmp and logs"
             )
         else:
-            # GB to GiB, rounded down, less what the node itself keeps (its OS, the images).
-            most = int(node_disk_gb * 10**9 / 2**30) - STANDARD_NODE_RESERVED_GIB
+            most = standard_model_storage_max(node_disk_gb)
             where = (
-                f"a Pod's volume lives on the node's {node_disk_gb} GB boot disk (nodeDiskSizeGb)"
+                f"a Pod's volume lives on the node's {node_disk_gb} GB boot disk (nodeDiskSizeGb), "
+                f"of which GKE leaves Pods {standard_allocatable_gib(node_disk_gb):.1f} GiB, and "
+                f"the container keeps {EPHEMERAL_HEADROOM_GIB} GiB for /tmp and logs"
             )
+            if storage_gib > most:
+                where += f"; {storage_gib} GiB needs nodeDiskSizeGb {standard_disk_for(storage_gib)}"
         if not 1 <= storage_gib <= most:
             problems.add(
                 key,

@@ -136,11 +136,11 @@ def test_gcp_needs_room_for_the_model_and_standard_allows_more():
     message = refusal("gcp", {"modelUri": "gs://b/m"})
     assert "echo-service:modelStorageGiB = 0" in message and "at least the model" in message
     big = {"modelUri": "gs://b/m", "modelStorageGiB": 92, "gkeMode": "standard"}
-    assert load("gcp", {**big, "nodeDiskSizeGb": 120}).model.storage_gib == 92
-    # 40 GB (the default node disk) is 37 GiB, less the 10 GiB the node keeps
-    assert load("gcp", {**big, "modelStorageGiB": 27}).model.storage_gib == 27
-    message = refusal("gcp", {**big, "modelStorageGiB": 28})
-    assert "from 1 to 27 GiB" in message and "40 GB boot disk (nodeDiskSizeGb)" in message
+    assert load("gcp", {**big, "nodeDiskSizeGb": 203}).model.storage_gib == 92
+    # 40 GB (the default node disk) leaves Pods about 14.9 GiB (tests/infra/test_gcp_model.py)
+    assert load("gcp", {**big, "modelStorageGiB": 13}).model.storage_gib == 13
+    message = refusal("gcp", {**big, "modelStorageGiB": 14})
+    assert "from 1 to 13 GiB" in message and "40 GB boot disk (nodeDiskSizeGb)" in message
 
 
 def test_the_limits_follow_the_platforms():
