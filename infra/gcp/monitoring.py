@@ -374,10 +374,20 @@ def dashboard_body(settings: Settings, namespace: str, cluster: str, job: str) -
     ]
     tiles = []
     for index, (title, promql) in enumerate(charts):
+        # A position of 0 is left out: the API omits zero-valued fields when it returns the
+        # dashboard, and provider versions that compare the JSON as sent would show a diff on
+        # every preview for a tile that says `"xPos": 0`.
+        position = {
+            key: value
+            for key, value in (
+                ("xPos", (index % 2) * TILE_WIDTH),
+                ("yPos", (index // 2) * TILE_HEIGHT),
+            )
+            if value
+        }
         tiles.append(
             {
-                "xPos": (index % 2) * TILE_WIDTH,
-                "yPos": (index // 2) * TILE_HEIGHT,
+                **position,
                 "width": TILE_WIDTH,
                 "height": TILE_HEIGHT,
                 "widget": {

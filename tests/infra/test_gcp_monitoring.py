@@ -457,7 +457,7 @@ def test_dashboard_is_valid_json_of_valid_promql_charts():
     jsonschema.validate(body, DASHBOARD_SCHEMA)
     charted = set()
     for tile in body["mosaicLayout"]["tiles"]:
-        assert tile["xPos"] + tile["width"] <= body["mosaicLayout"]["columns"]
+        assert tile.get("xPos", 0) + tile["width"] <= body["mosaicLayout"]["columns"]
         for data_set in tile["widget"]["xyChart"]["dataSets"]:
             charted |= metric_names(data_set["timeSeriesQuery"]["prometheusQuery"])
     assert charted <= KNOWN_METRICS
@@ -472,6 +472,25 @@ def test_dashboard_is_valid_json_of_valid_promql_charts():
         "kubernetes_io:container_memory_used_bytes",
         MODEL_INFO,
     } <= charted
+
+
+def test_dashboard_tiles_at_position_0_leave_it_out_and_still_tile_the_grid():
+    # The Dashboards API omits zero-valued fields in what it returns; a tile sent with
+    # `"xPos": 0` differs from the one read back, and the provider shows a diff on every
+    # preview (terraform-provider-google added stripMonitoringDashboardZeroTilePositions for it
+    # in later versions). Leaving the zeros out matches what the API returns on every version.
+    body = json.loads(rendered(ON).one(DASHBOARD).inputs["dashboardJson"])
+    tiles = body["mosaicLayout"]["tiles"]
+    for tile in tiles:
+        assert tile.get("xPos", None) != 0 and tile.get("yPos", None) != 0, tile["widget"]["title"]
+    # Read back with the API's zero default: every tile in its own cell, none overlapping.
+    cells = set()
+    for tile in tiles:
+        x, y = tile.get("xPos", 0), tile.get("yPos", 0)
+        cell = {(x + dx, y + dy) for dx in range(tile["width"]) for dy in range(tile["height"])}
+        assert not cells & cell, tile["widget"]["title"]
+        cells |= cell
+    assert (0, 0) in cells
 
 
 def test_promql_parser_refuses_a_broken_query():
