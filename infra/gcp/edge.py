@@ -49,6 +49,11 @@ RATE_LIMIT_INTERVAL_SECONDS = 60
 RATE_LIMIT_PRIORITY = 1000
 DEFAULT_RULE_PRIORITY = 2147483647  # Cloud Armor's default rule: the lowest priority
 DNS_TTL_SECONDS = 300
+# pulumi-kubernetes waits for the Ingress's address (its .status.loadBalancer.ingress) 10 minutes
+# by default; the Ingress is created with the Service and the Deployment, and GKE makes its load
+# balancer only once the NEGs have Pods. So it waits as long as the Service does
+# (infra/gcp/workload.py, SERVICE_TIMEOUTS), which outlasts a first Deployment.
+INGRESS_TIMEOUTS = pulumi.CustomTimeouts(create="20m", update="10m")
 # Google's L7 load balancer keeps its connections to a backend open for 600 s when idle, a fixed
 # value (Cloud Load Balancing docs, "Request distribution for external Application Load
 # Balancers": the GFE's backend keepalive timeout). The server keeps them longer, so the load
@@ -284,7 +289,8 @@ def ingress(
         # Pulumi waits until the load balancer reports its address; the certificate becomes
         # Active only after the domain resolves to it (up to about an hour; see README).
         opts=pulumi.ResourceOptions.merge(
-            on_k8s, pulumi.ResourceOptions(depends_on=[backend_config])
+            on_k8s,
+            pulumi.ResourceOptions(depends_on=[backend_config], custom_timeouts=INGRESS_TIMEOUTS),
         ),
     )
 

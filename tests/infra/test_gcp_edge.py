@@ -216,6 +216,16 @@ def test_behind_the_load_balancer_a_pod_outlives_its_detachment_from_the_neg(shi
     assert pod["terminationGracePeriodSeconds"] == 30
 
 
+def test_the_ingress_waits_for_its_address_as_long_as_the_service_would():
+    # pulumi-kubernetes gives an Ingress 10 minutes for its address by default; the Service,
+    # created at the same time, waits 20 for a first Deployment (issue 17, item 16).
+    r = render(domain=DOMAIN)
+    ingress = r.one(INGRESS).custom_timeouts
+    assert ingress == r.one(SERVICE).custom_timeouts
+    deployment = r.one(DEPLOYMENT).custom_timeouts
+    assert int(ingress["create"][:-1]) > int(deployment["create"][:-1])
+
+
 def test_dns_zone_gets_the_a_record_pointing_at_the_static_address():
     r = render(domain=DOMAIN, dnsZone="example-com")
     record = r.one(RECORD_SET)
