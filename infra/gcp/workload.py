@@ -113,8 +113,11 @@ def workload(
     def meta(object_name: str = workload_name) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=labels)
 
+    depends_on = list(after)
     if settings.model.enabled:
-        service_account(parent, name, k8s_provider, ns, labels)
+        # The Pods run as this account: the Deployment comes after it (Pods naming a missing
+        # account are refused at admission until it exists) and, on destroy, goes before it.
+        depends_on.append(service_account(parent, name, k8s_provider, ns, labels))
     api_keys_secret = None
     if settings.edge.api_keys is not None:
         # The keys as a Kubernetes Secret, auto-named (`api-keys-<random>`): pulumi-kubernetes
@@ -160,7 +163,7 @@ def workload(
         opts=pulumi.ResourceOptions.merge(
             on_k8s,
             pulumi.ResourceOptions(
-                depends_on=after,
+                depends_on=depends_on,
                 custom_timeouts=deployment_timeouts(settings.server.startup_seconds),
             ),
         ),

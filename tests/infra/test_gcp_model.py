@@ -122,6 +122,14 @@ def test_the_deployment_waits_for_the_grant():
     assert r.one(BUCKET_IAM).urn in r.one(DEPLOYMENT).dependencies
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_the_deployment_waits_for_the_service_account_its_pods_run_as(mode):
+    # Pods naming a ServiceAccount that does not exist yet are refused at admission, and a
+    # destroy must not delete the account under running Pods (issue 17, item 16).
+    r = rendered(mode)
+    assert r.one(SERVICE_ACCOUNT).urn in r.one(DEPLOYMENT).dependencies
+
+
 # --- the init container and the app container -----------------------------------------------------
 
 
