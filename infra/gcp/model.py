@@ -32,7 +32,13 @@ from infra.settings import EPHEMERAL_HEADROOM_GIB, MODEL_DIR, ModelSettings, Set
 
 # A small pinned image with curl, sh and busybox's sha256sum (about 10 MB, against several
 # hundred for google-cloud-cli): it only makes two HTTPS requests. Runs as any non-root UID.
-FETCH_IMAGE = "curlimages/curl:8.11.1"
+# Pulled by digest, like the app's image: a tag can be moved, and then every new Pod would run
+# whatever it points at with the Pod's access to the model. The tag stays for the reader; the
+# kubelet pulls the digest. (The registry was not reachable where this was written: the digest
+# is the one public manifests and Dockerfiles pin for this tag, nine of them alike.)
+FETCH_IMAGE = (
+    "curlimages/curl:8.11.1@sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
+)
 FETCH_CONTAINER_NAME = "model-fetch"
 # The init container's own ephemeral storage (logs; curl writes nothing else outside the volume).
 FETCH_EPHEMERAL_STORAGE = "64Mi"

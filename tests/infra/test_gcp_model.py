@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import subprocess
 from typing import Any
 
@@ -139,6 +140,8 @@ def test_the_init_container_downloads_into_the_volume_the_app_reads_read_only(mo
     (fetch,) = spec["initContainers"]
     (app,) = spec["containers"]
     assert fetch["name"] == "model-fetch" and fetch["image"] == gcp_model.FETCH_IMAGE
+    # By digest, as the app's image is: a moved tag must not change what reads the model.
+    assert re.fullmatch(r"curlimages/curl:[\w.-]+@sha256:[0-9a-f]{64}", fetch["image"])
     assert ":latest" not in fetch["image"]
     script = fetch["command"][2]
     assert fetch["command"][:2] == ["sh", "-c"]
