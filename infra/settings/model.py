@@ -66,6 +66,7 @@ def standard_disk_for(storage_gib: int) -> int:
         disk += 1
     return disk
 
+
 # The app's own bounds (app/server.py): WEB_CONCURRENCY 1-256, TIMEOUT 1-3600 s, MAX_QUEUE
 # 0-100000. 0 (workers, timeoutSeconds) and -1 (maxQueue) leave the app's own default.
 MAX_WORKERS = 256
@@ -294,7 +295,8 @@ def _model_storage(
                 f"the container keeps {EPHEMERAL_HEADROOM_GIB} GiB for /tmp and logs"
             )
             if storage_gib > most:
-                where += f"; {storage_gib} GiB needs nodeDiskSizeGb {standard_disk_for(storage_gib)}"
+                disk = standard_disk_for(storage_gib)
+                where += f"; {storage_gib} GiB needs nodeDiskSizeGb {disk}"
         if not 1 <= storage_gib <= most:
             problems.add(
                 key,
