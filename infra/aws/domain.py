@@ -180,6 +180,12 @@ def alias_record(
                 name=lb.dns_name, zone_id=lb.zone_id, evaluate_target_health=True
             )
         ],
+        # The domain may already have an A record (an earlier stack's, a placeholder at the
+        # registrar's import): without this the provider creates with ChangeResourceRecordSets'
+        # CREATE, which Route 53 refuses for an existing name and type, and `pulumi up` fails
+        # at its very end; with it the provider UPSERTs and the record is taken over (and
+        # deleted by `pulumi destroy`, as every record this stack writes).
+        allow_overwrite=True,
         opts=child(parent, provider),
     )
 

@@ -171,6 +171,16 @@ def test_domain_in_route53_gets_a_validated_certificate_https_redirect_and_alias
     assert r.outputs["url"] == f"https://{DOMAIN}"
 
 
+def test_the_alias_record_takes_over_an_existing_record_of_the_domain():
+    # terraform-provider-aws, internal/service/route53/record.go: without allow_overwrite the
+    # record is created with ChangeResourceRecordSets' CREATE, which Route 53 refuses when the
+    # name already has an A record; with it, UPSERT. The validation record does the same.
+    r = render(domain=DOMAIN)
+    records = {res.name: res for res in r.of_type(RECORD)}
+    assert records["echo-service-alias"].inputs["allowOverwrite"] is True
+    assert records["echo-service-cert-validation"].inputs["allowOverwrite"] is True
+
+
 def test_the_zone_is_found_from_the_closest_parent_name():
     fakes.ROUTE53_ZONES["model.example.com"] = "Z0DELEGATED99999"
     r = render(domain="api.model.example.com")
