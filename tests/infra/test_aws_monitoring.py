@@ -236,7 +236,8 @@ def test_without_the_keys_the_dev_stack_renders_no_monitoring_and_the_same_conta
     r = render()
     assert not r.of_type(ALARM) and not r.of_type(DASHBOARD) and not r.of_type(TOPIC)
     assert len(r.of_type(SCALING_POLICY)) == 1
-    assert "alarms" not in r.one(SERVICE).inputs
+    # The service's deployment alarms are sent switched off (see the deployment alarms below).
+    assert ints(r.one(SERVICE).inputs)["alarms"]["enable"] is False
     names = {e["name"] for e in container(r)["environment"]}
     assert not names & {"METRICS_PORT", "LOG_FORMAT", *EMF_ENV}
     assert [p["containerPort"] for p in ints(container(r)["portMappings"])] == [8080]
@@ -399,19 +400,30 @@ def test_the_error_and_latency_alarms_roll_a_deploy_back():
     assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
 
 
-def test_service_with_deployment_alarms_is_a_valid_create_service_request():
-    r = render(FULL)
-    service = r.one(SERVICE)
-    alarm_config = ints(service.inputs)["alarms"]
-    without = copy.deepcopy(r)
-    next(res for res in without.resources if res.urn == service.urn).inputs.pop("alarms")
-    request = create_service_request(without)
-    request["deploymentConfiguration"]["alarms"] = {
-        "alarmNames": alarm_config["alarmNames"],
-        "enable": alarm_config["enable"],
-        "rollback": alarm_config["rollback"],
-    }
+@pytest.mark.parametrize("overrides", [{}, FULL], ids=["off", "on"])
+def test_service_with_deployment_alarms_is_a_valid_create_service_request(overrides):
+    request = create_service_request(render(overrides))
+    assert set(request["deploymentConfiguration"]["alarms"]) == {"alarmNames", "enable", "rollback"}
     assert_valid("ecs", "CreateService", request)
+
+
+def test_without_monitoring_the_deployment_alarms_are_sent_switched_off():
+    # Issue 17, item 9. terraform-provider-aws suppresses the diff of a removed `alarms` block
+    # (ecs/service.go: SuppressMissingOptionalConfigurationBlock), so leaving it out when
+    # monitoring goes off would leave ECS watching, and rolling back on, deleted alarms.
+    on = ints(render(ON).one(SERVICE).inputs)["alarms"]
+    off = ints(render().one(SERVICE).inputs)["alarms"]
+    assert on["enable"] is True and on["rollback"] is True
+    assert off == {
+        "alarmNames": ["echo-service-dev-no-deployment-alarms"],
+        "enable": False,
+        "rollback": False,
+    }
+    # Not an empty list: the provider's expandAlarms drops an empty set, and the Go SDK then
+    # refuses the request for its missing required alarmNames.
+    assert off["alarmNames"] and not set(off["alarmNames"]) & set(on["alarmNames"])
+    request = {"cluster": "c", "service": "s", "deploymentConfiguration": {"alarms": off}}
+    assert_valid("ecs", "UpdateService", request)
 
 
 # --- dashboard -------------------------------------------------------------------------------------
