@@ -166,7 +166,9 @@ class FargateService(pulumi.ComponentResource):
         monitoring = settings.observability.monitoring
         topic = alert_topic(self, name, provider, settings) if monitoring else None
         rollback_alarms = (
-            deployment_alarms(self, name, provider, lb, target_group, topic) if monitoring else []
+            deployment_alarms(self, name, provider, settings, lb, target_group, topic)
+            if monitoring
+            else []
         )
         service = _service(
             self,
@@ -238,10 +240,15 @@ def _service(
     # SuppressMissingOptionalConfigurationBlock`, old "1" and new "0"), and even an update
     # without it leaves DeploymentConfiguration.Alarms as ECS has it, so turning monitoring off
     # would leave ECS watching (and rolling back on) alarms this very `pulumi up` deletes.
+    # With rollbackOnAlarm false the alarms exist (and notify) but ECS does not watch them:
+    # `enable` true with `rollback` false would still fail a deploy on an alarm ("When the
+    # alarms are generated, Amazon ECS sets the service deployment to failed", ECS API
+    # reference, DeploymentAlarms) while the new version keeps serving: not "left alone".
+    watched = bool(rollback_alarms) and settings.observability.rollback_on_alarm
     alarms = aws.ecs.ServiceAlarmsArgs(
         alarm_names=[alarm.name for alarm in rollback_alarms] or [no_alarm_name(settings)],
-        enable=bool(rollback_alarms),
-        rollback=bool(rollback_alarms),
+        enable=watched,
+        rollback=watched,
     )
     return aws.ecs.Service(
         f"{name}-service",

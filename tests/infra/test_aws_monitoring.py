@@ -426,6 +426,47 @@ def test_without_monitoring_the_deployment_alarms_are_sent_switched_off():
     assert_valid("ecs", "UpdateService", request)
 
 
+# --- thresholds and rollback as settings (issue 17, item 8) ----------------------------------------
+
+
+def test_without_the_threshold_keys_the_alarms_keep_5_percent_and_2_5_seconds():
+    by_name = alarms(render(ON))
+    assert by_name["echo-service-5xx-rate"]["threshold"] == 5
+    assert by_name["echo-service-p99-latency"]["threshold"] == 2.5
+    assert all(a["alarmDescription"].endswith("Rolls a deploy back.") for a in
+               (by_name["echo-service-5xx-rate"], by_name["echo-service-p99-latency"]))  # fmt: skip
+
+
+def test_a_slow_model_sets_its_own_thresholds_on_the_alarms_and_the_dashboard():
+    # A model whose normal p99 is 6 s would have every deploy rolled back at 2.5 s.
+    r = render({**ON, "alarmLatencyMs": 8000, "alarmErrorPercent": 12})
+    by_name = alarms(r)
+    rate, latency = by_name["echo-service-5xx-rate"], by_name["echo-service-p99-latency"]
+    assert rate["threshold"] == 12 and "More than 12% of requests" in rate["alarmDescription"]
+    assert latency["threshold"] == 8 and "above 8 s" in latency["alarmDescription"]
+    widget = next(w for w in dashboard(r)["widgets"]
+                  if w["properties"].get("title") == "Response time (seconds)")  # fmt: skip
+    assert widget["properties"]["annotations"]["horizontal"] == [{"label": "p99 alarm", "value": 8}]
+    for res in r.of_type(ALARM):
+        assert_valid(
+            "cloudwatch", "PutMetricAlarm", put_metric_alarm_request(res.name, ints(res.inputs))
+        )
+
+
+def test_rollback_on_alarm_false_keeps_the_alarms_but_ecs_leaves_deploys_alone():
+    r = render({**ON, "rollbackOnAlarm": False})
+    names = {res.name: res.outputs["name"] for res in r.of_type(ALARM)}
+    assert ints(r.one(SERVICE).inputs)["alarms"] == {
+        "alarmNames": [names["echo-service-5xx-rate"], names["echo-service-p99-latency"]],
+        "enable": False,
+        "rollback": False,
+    }
+    by_name = alarms(r)
+    for alarm in ("echo-service-5xx-rate", "echo-service-p99-latency"):
+        assert by_name[alarm]["alarmDescription"].endswith("Leaves deploys alone.")
+    assert_valid("ecs", "CreateService", create_service_request(r))
+
+
 # --- dashboard -------------------------------------------------------------------------------------
 
 
