@@ -35,8 +35,6 @@ from infra.observability import (
     EMF_DIMENSION,
     EMF_METRIC,
     EMF_NAMESPACE,
-    ERROR_RATE_PERCENT,
-    P99_LATENCY_SECONDS,
 )
 from infra.settings import Settings
 
@@ -85,15 +83,30 @@ def _actions(topic: aws.sns.Topic | None) -> dict[str, Any]:
     return {"alarm_actions": [topic.arn], "ok_actions": [topic.arn]}
 
 
+def latency_threshold_seconds(settings: Settings) -> float:
+    """The p99 alarm's threshold in seconds (TargetResponseTime's unit): `alarmLatencyMs`."""
+    return settings.observability.alarm_latency_ms / 1000
+
+
 def deployment_alarms(
     parent: pulumi.ComponentResource,
     name: str,
     provider: aws.Provider,
+    settings: Settings,
     lb: aws.lb.LoadBalancer,
     target_group: aws.lb.TargetGroup,
     topic: aws.sns.Topic | None,
 ) -> list[aws.cloudwatch.MetricAlarm]:
-    """The 5xx-rate and p99-latency alarms; the ECS service's deployment alarms are these."""
+    """The 5xx-rate and p99-latency alarms; the ECS service's deployment alarms are these.
+
+    Their thresholds are `alarmErrorPercent` and `alarmLatencyMs` (by default 5% and 2.5 s, the
+    values every cloud used before they were settings); with `rollbackOnAlarm` false they still
+    alarm and notify, and the service leaves deploys alone (see `infra.aws.service`).
+    """
+    watch = settings.observability
+    error_percent = float(watch.alarm_error_percent)
+    latency = latency_threshold_seconds(settings)
+    effect = "Rolls a deploy back." if watch.rollback_on_alarm else "Leaves deploys alone."
     target = {"LoadBalancer": lb.arn_suffix, "TargetGroup": target_group.arn_suffix}
 
     def alb(query_id: str, metric: str) -> Query:
@@ -113,8 +126,8 @@ def deployment_alarms(
     errors = aws.cloudwatch.MetricAlarm(
         f"{name}-5xx-rate",
         alarm_description=(
-            f"More than {ERROR_RATE_PERCENT:g}% of requests answered 5xx by the tasks "
-            f"({DATAPOINTS_TO_ALARM} of {ALARM_MINUTES} minutes). Rolls a deploy back."
+            f"More than {error_percent:g}% of requests answered 5xx by the tasks "
+            f"({DATAPOINTS_TO_ALARM} of {ALARM_MINUTES} minutes). {effect}"
         ),
         metric_queries=[
             alb("errors", "HTTPCode_Target_5XX_Count"),
@@ -127,21 +140,21 @@ def deployment_alarms(
                 return_data=True,
             ),
         ],
-        threshold=ERROR_RATE_PERCENT,
+        threshold=error_percent,
         **above,
     )
     latency = aws.cloudwatch.MetricAlarm(
         f"{name}-p99-latency",
         alarm_description=(
-            f"p99 target response time above {P99_LATENCY_SECONDS:g} s "
-            f"({DATAPOINTS_TO_ALARM} of {ALARM_MINUTES} minutes). Rolls a deploy back."
+            f"p99 target response time above {latency:g} s "
+            f"({DATAPOINTS_TO_ALARM} of {ALARM_MINUTES} minutes). {effect}"
         ),
         namespace=ALB_NAMESPACE,
         metric_name="TargetResponseTime",
         dimensions=target,
         extended_statistic="p99",
         period=PERIOD_SECONDS,
-        threshold=P99_LATENCY_SECONDS,
+        threshold=latency,
         **above,
     )
     return [errors, latency]
@@ -274,7 +287,13 @@ def dashboard_body(
                 alb("TargetResponseTime", "p50", "p50"),
                 alb("TargetResponseTime", "p99", "p99"),
             ],
-            {"annotations": {"horizontal": [{"label": "p99 alarm", "value": P99_LATENCY_SECONDS}]}},
+            {
+                "annotations": {
+                    "horizontal": [
+                        {"label": "p99 alarm", "value": latency_threshold_seconds(settings)}
+                    ]
+                }
+            },
         ),
         (
             "Model inference time (ms, from the app's EMF log lines)",

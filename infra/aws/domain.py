@@ -57,15 +57,43 @@ class Domain:
     zone_id: str
 
 
+# What the data sources answer when nothing matches, and when too much does. Sources:
+# terraform-provider-aws, internal/service/route53/zone_data_source.go (through
+# tfresource.SingularDataSourceFindError: "no matching %s found", "multiple %ss matched; use
+# additional constraints to reduce matches to a single %s") and internal/service/acm/
+# certificate_data_source.go ("no ACM Certificate matching domain (%s)" without tags, "no ACM
+# Certificate found matching input criteria" with them; "multiple ACM Certificates matching
+# ..."). The engine passes the provider's error on as text ("invocation of <token> returned an
+# error: ..."), so the text is all a program can tell them by. Anything else (AccessDenied, a
+# throttle, an expired token, a network error) is not an answer: it stops the program.
+ZONE_NOT_FOUND = "no matching Route 53 Hosted Zone found"
+ZONE_AMBIGUOUS = "multiple Route 53 Hosted Zones matched"
+CERTIFICATE_NOT_FOUND = (
+    "no ACM Certificate found matching input criteria",
+    "no ACM Certificate matching domain",
+)
+CERTIFICATE_SEVERAL = "multiple ACM Certificates matching"
+
+
+def _lookup_failed(what: str, error: Exception, hint: str) -> pulumi.RunError:
+    """The error that stops the program when a look-up failed for another reason than none."""
+    return pulumi.RunError(
+        f"Looking up {what} failed, so the program cannot tell which path the stack takes "
+        f"(it stops rather than guess and remove records or listeners): {error}. {hint}"
+    )
+
+
 def route53_zone(
     parent: pulumi.ComponentResource, provider: aws.Provider, settings: Settings
 ) -> str:
     """The public Route 53 zone that holds `domain`: the configured one, or the closest parent.
 
     Looks the names up one by one, most specific first (`api.model.example.com`,
-    `model.example.com`, `example.com`), stopping before the top-level domain. A name without a
-    zone makes the data source fail, which is caught here (the failure is the invoke's result,
-    not an error of the update). Returns "" when none of them is a zone in this account.
+    `model.example.com`, `example.com`), stopping before the top-level domain. Returns "" when
+    none of them is a zone in this account: only the data source's own "no matching hosted
+    zone" answer counts as that. Two public zones of one name, or a failed look-up (no
+    permission, throttled), raise `pulumi.RunError`: taking either for "no zone" would switch
+    a stack that has an alias record to the manual path and delete the record.
     """
     edge = settings.edge
     if edge.route53_zone_id:
@@ -79,10 +107,21 @@ def route53_zone(
                 private_zone=False,
                 opts=pulumi.InvokeOptions(parent=parent, provider=provider),
             )
-        # "No matching hosted zone" is an answer here; so, less helpfully, is "more than one"
-        # (two public zones of one name): README, Troubleshooting, says to set route53ZoneId.
-        except Exception:
-            continue
+        except Exception as error:  # sorted below: only "none" is an answer
+            if ZONE_NOT_FOUND in str(error):
+                continue
+            if ZONE_AMBIGUOUS in str(error):
+                raise pulumi.RunError(
+                    f"More than one public Route 53 hosted zone is named {name}: set "
+                    "echo-service:route53ZoneId to the one that holds "
+                    f"{edge.domain} (`aws route53 list-hosted-zones-by-name --dns-name {name}`)."
+                ) from error
+            raise _lookup_failed(
+                f"the Route 53 hosted zone {name} (for domain {edge.domain})",
+                error,
+                "The credentials need route53:ListHostedZones and route53:GetHostedZone; or "
+                "set echo-service:route53ZoneId to skip the look-up.",
+            ) from error
         return zone.zone_id
     return ""
 
@@ -92,17 +131,33 @@ def certificate_issued(
 ) -> bool:
     """Whether ACM in the provider's region holds an ISSUED certificate for `domain` that this
     stack requested (found by the tags the provider puts on everything the stack makes, so a
-    certificate another stack or person requested for the same name does not count)."""
+    certificate another stack or person requested for the same name does not count).
+
+    "None matches" is False. "Several match" is True: each of them is ISSUED, for the domain and
+    with this stack's tags. Any other failure raises `pulumi.RunError`: taking it for "not
+    issued" would remove the HTTPS listener of a stack that has one.
+    """
+    domain = settings.edge.domain
     try:
         aws.acm.get_certificate(
-            domain=settings.edge.domain,
+            domain=domain,
             statuses=[ISSUED],
             tags=settings.labels,
             most_recent=True,
             opts=pulumi.InvokeOptions(parent=parent, provider=provider),
         )
-    except Exception:  # "no certificate for domain" is an answer here
-        return False
+    except Exception as error:  # sorted below: only "none" is an answer
+        text = str(error)
+        if any(answer in text for answer in CERTIFICATE_NOT_FOUND):
+            return False
+        if CERTIFICATE_SEVERAL in text:
+            return True
+        raise _lookup_failed(
+            f"this stack's ACM certificate for {domain}",
+            error,
+            "The credentials need acm:ListCertificates, acm:DescribeCertificate, "
+            "acm:GetCertificate and acm:ListTagsForCertificate.",
+        ) from error
     return True
 
 
@@ -180,6 +235,12 @@ def alias_record(
                 name=lb.dns_name, zone_id=lb.zone_id, evaluate_target_health=True
             )
         ],
+        # The domain may already have an A record (an earlier stack's, a placeholder at the
+        # registrar's import): without this the provider creates with ChangeResourceRecordSets'
+        # CREATE, which Route 53 refuses for an existing name and type, and `pulumi up` fails
+        # at its very end; with it the provider UPSERTs and the record is taken over (and
+        # deleted by `pulumi destroy`, as every record this stack writes).
+        allow_overwrite=True,
         opts=child(parent, provider),
     )
 

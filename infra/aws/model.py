@@ -18,6 +18,7 @@ model may take longer; the fetch either finishes or fails (the CLI gives up on i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 
@@ -45,13 +46,39 @@ def model_policy(
     task_role: aws.iam.Role,
     model: ModelSettings,
 ) -> aws.iam.RolePolicy:
-    """The task role's only permission: read the model's object (or list and read its prefix)."""
+    """The task role's read access to the model's object (or prefix): one policy per location.
+
+    Why one inline policy per `modelUri`, named after it (`policy_name`), rather than one policy
+    whose document follows the setting: a rollback starts the previous task definition's tasks
+    again, and their fetch container reads the previous object with this same role. One policy
+    updated in place would grant the new object only, from before the service's deploy (the task
+    definition depends on it), so the circuit breaker's or an alarm's rollback would start tasks
+    whose fetch gets AccessDenied, and the rollback itself would fail.
+
+    With a name per location, changing `modelUri` creates the new policy before the new task
+    definition and the service's deploy, and the previous one leaves the program. The Pulumi
+    engine deletes a resource the program no longer registers only at the end of an update
+    that got there: after the service's update (which waits for steady state) succeeded. When
+    that update fails (a rollback), the update stops and the previous policy stays, so the
+    restored tasks can still fetch; the next successful `pulumi up` deletes it. Not a
+    replacement (`replace_on_changes`, `delete_before_replace`): a replaced resource left
+    pending deletion by a failed update is deleted first thing in the next update
+    (pulumi/pulumi#9979), while the restored tasks may still need it. IAM is additive and both
+    policies sit on the same task role, so during a deploy old and new tasks read their own
+    object. Inline policies of a role may total 10,240 characters: two of these are far below.
+    """
     return aws.iam.RolePolicy(
-        f"{name}-model-read",
+        policy_name(name, model),
         role=task_role.id,
         policy=partition.apply(lambda p: json.dumps(policy_document(p, model))),
         opts=child(parent, provider),
     )
+
+
+def policy_name(name: str, model: ModelSettings) -> str:
+    """The read policy's resource name: stable for one model location, new for another."""
+    location = f"{model.bucket}/{model.key}"
+    return f"{name}-model-read-{hashlib.sha256(location.encode()).hexdigest()[:8]}"
 
 
 def policy_document(partition: str, model: ModelSettings) -> dict[str, object]:

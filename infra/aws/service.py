@@ -34,6 +34,8 @@ DEPLOYMENT_MAXIMUM_PERCENT = 200
 # reported to take 18-20 minutes: at 20 the wait could end while ECS is still rolling back,
 # with an error that says "timeout" instead of "rolled back". Twice the reported figure.
 SERVICE_TIMEOUTS = pulumi.CustomTimeouts(create="40m", update="40m")
+# The name the `alarms` block carries when no deployment alarm is on (see no_alarm_name).
+NO_ALARM_SUFFIX = "-no-deployment-alarms"
 
 
 class FargateService(pulumi.ComponentResource):
@@ -164,7 +166,9 @@ class FargateService(pulumi.ComponentResource):
         monitoring = settings.observability.monitoring
         topic = alert_topic(self, name, provider, settings) if monitoring else None
         rollback_alarms = (
-            deployment_alarms(self, name, provider, lb, target_group, topic) if monitoring else []
+            deployment_alarms(self, name, provider, settings, lb, target_group, topic)
+            if monitoring
+            else []
         )
         service = _service(
             self,
@@ -230,16 +234,21 @@ def _service(
     rollback_alarms: Sequence[aws.cloudwatch.MetricAlarm] = (),
 ) -> aws.ecs.Service:
     # With monitoring, a deployment during which an alarm goes into ALARM is rolled back, as the
-    # circuit breaker does for tasks that never get healthy. Without it the argument is left out,
-    # so a stack without the key renders as before.
-    alarms = (
-        {
-            "alarms": aws.ecs.ServiceAlarmsArgs(
-                alarm_names=[alarm.name for alarm in rollback_alarms], enable=True, rollback=True
-            )
-        }
-        if rollback_alarms
-        else {}
+    # circuit breaker does for tasks that never get healthy. Without it the block is still sent,
+    # switched off: terraform-provider-aws suppresses the diff of a removed `alarms` block
+    # (internal/service/ecs/service.go, `DiffSuppressFunc: verify.
+    # SuppressMissingOptionalConfigurationBlock`, old "1" and new "0"), and even an update
+    # without it leaves DeploymentConfiguration.Alarms as ECS has it, so turning monitoring off
+    # would leave ECS watching (and rolling back on) alarms this very `pulumi up` deletes.
+    # With rollbackOnAlarm false the alarms exist (and notify) but ECS does not watch them:
+    # `enable` true with `rollback` false would still fail a deploy on an alarm ("When the
+    # alarms are generated, Amazon ECS sets the service deployment to failed", ECS API
+    # reference, DeploymentAlarms) while the new version keeps serving: not "left alone".
+    watched = bool(rollback_alarms) and settings.observability.rollback_on_alarm
+    alarms = aws.ecs.ServiceAlarmsArgs(
+        alarm_names=[alarm.name for alarm in rollback_alarms] or [no_alarm_name(settings)],
+        enable=watched,
+        rollback=watched,
     )
     return aws.ecs.Service(
         f"{name}-service",
@@ -278,7 +287,7 @@ def _service(
         availability_zone_rebalancing="ENABLED",
         propagate_tags="SERVICE",
         enable_ecs_managed_tags=True,
-        **alarms,
+        alarms=alarms,
         opts=child(
             parent,
             provider,
@@ -292,6 +301,18 @@ def _service(
             custom_timeouts=SERVICE_TIMEOUTS,
         ),
     )
+
+
+def no_alarm_name(settings: Settings) -> str:
+    """The one alarm name of the switched-off `alarms` block: no such alarm exists, none is read.
+
+    Why not an empty list: terraform-provider-aws's `expandAlarms` sends `alarmNames` only when
+    the set is not empty, and the Go SDK's ECS client refuses a DeploymentAlarms without it
+    ("missing required field, ... Alarms.AlarmNames", service/ecs/validators.go) before the
+    request leaves. With `enable` false ECS watches no alarm (ECS API reference,
+    DeploymentAlarms). Not verified against a real account.
+    """
+    return f"{settings.name}{NO_ALARM_SUFFIX}"
 
 
 def running_task_definition(

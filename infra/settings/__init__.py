@@ -130,6 +130,7 @@ from infra.settings.observability import (
     EMAIL_PATTERN,
     LOG_FORMATS,
     MAX_REQUESTS_PER_REPLICA,
+    _alarm_latency_fits,
     _observability,
 )
 
@@ -484,6 +485,7 @@ def load_settings(
 
     model, server = _model_and_server(read, problems, cloud, gke_mode, node_disk_size_gb)
     _workers_fit(problems, read.key, server.workers, memory)
+    _alarm_latency_fits(problems, k("alarmLatencyMs"), observability, server.timeout_seconds)
     edge = _edge(config, read, problems, cloud)
     if cloud == "local":
         _refuse_cloud_only_keys(read, problems)

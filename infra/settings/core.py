@@ -68,6 +68,10 @@ DEFAULTS: Mapping[str, Any] = {
     "requestsPerReplica": 0,
     "metricsPort": 9090,
     "logFormat": "text",
+    # aws with monitoring: the deployment alarms' thresholds, and whether they roll a deploy back.
+    "alarmLatencyMs": 2500,
+    "alarmErrorPercent": 5,
+    "rollbackOnAlarm": True,
 }
 
 # The endpoint's health paths (app/endpoint.py). Liveness answers while the process runs;
@@ -158,6 +162,9 @@ class Observability:
         requests_per_replica: aws: ALBRequestCountPerTarget target per replica a minute; 0 off.
         metrics_port: The container port Prometheus metrics are served on (never public).
         log_format: The container's LOG_FORMAT, text or json.
+        alarm_latency_ms: aws: the p99 latency alarm's threshold, in milliseconds.
+        alarm_error_percent: aws: the 5xx alarm's threshold, in percent of requests.
+        rollback_on_alarm: aws: whether those two alarms roll a deploy back.
     """
 
     monitoring: bool = False
@@ -165,6 +172,9 @@ class Observability:
     requests_per_replica: int = 0
     metrics_port: int = 9090
     log_format: str = "text"
+    alarm_latency_ms: int = 2500
+    alarm_error_percent: int = 5
+    rollback_on_alarm: bool = True
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from infra.settings.core import Observability, _check, _Problems, _Reader
+from infra.settings.core import DEFAULTS, Observability, _check, _Problems, _Reader
 
 # The container's log formats (the app's LOG_FORMAT): plain text lines, or one JSON object a line.
 LOG_FORMATS = ("text", "json")
@@ -14,6 +14,12 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # ALBRequestCountPerTarget target values AWS accepts are positive; above this a replica would be
 # asked to serve more than 1,000 requests a second, which no model endpoint here does.
 MAX_REQUESTS_PER_REPLICA = 60_000
+# The app's own TIMEOUT when timeoutSeconds is 0 (app/server.py; on aws pinned to the same 30 s):
+# the server stops a prediction there, so no response takes longer and a p99 alarm at or above
+# it could never fire.
+APP_TIMEOUT_SECONDS = 30
+# The deployment alarms' keys (aws). Not priced: they change thresholds, not the alarms' count.
+ALARM_KEYS = ("alarmLatencyMs", "alarmErrorPercent", "rollbackOnAlarm")
 
 
 def _observability(
@@ -68,4 +74,55 @@ def _observability(
         lambda v: v in LOG_FORMATS,
         "must be text or json",
     )
-    return Observability(monitoring, alert_email, requests, metrics_port, log_format)
+    latency_ms = read.integer("alarmLatencyMs")
+    error_percent = read.integer("alarmErrorPercent")
+    rollback = read.boolean("rollbackOnAlarm")
+    _check(
+        problems,
+        k("alarmErrorPercent"),
+        error_percent,
+        lambda v: 1 <= v <= 99,
+        "must be a percentage of requests from 1 to 99 (the alarm fires above it)",
+    )
+    changed = [
+        (name, value)
+        for name, value in zip(ALARM_KEYS, (latency_ms, error_percent, rollback), strict=True)
+        if value != DEFAULTS[name]
+    ]
+    for name, value in changed:
+        if cloud != "aws":
+            problems.add(
+                k(name),
+                value,
+                "is read on aws only: it sets the ECS service's deployment alarms (gcp's alert "
+                f"policies keep {DEFAULTS['alarmLatencyMs']} ms and "
+                f"{DEFAULTS['alarmErrorPercent']}%)",
+            )
+        elif not monitoring:
+            problems.add(k(name), value, "needs monitoring = true (the alarms are made by it)")
+    return Observability(
+        monitoring,
+        alert_email,
+        requests,
+        metrics_port,
+        log_format,
+        alarm_latency_ms=latency_ms,
+        alarm_error_percent=error_percent,
+        rollback_on_alarm=rollback,
+    )
+
+
+def _alarm_latency_fits(
+    problems: _Problems, key: str, observability: Observability, timeout_seconds: int
+) -> None:
+    """The p99 alarm's threshold must be below the request timeout, or it could never fire."""
+    timeout = timeout_seconds or APP_TIMEOUT_SECONDS
+    latency = observability.alarm_latency_ms
+    if not 1 <= latency < timeout * 1000:
+        problems.add(
+            key,
+            latency,
+            f"must be from 1 to {timeout * 1000 - 1} milliseconds: below the request timeout "
+            f"({timeout} s, timeoutSeconds or the app's default), where the server stops a "
+            "prediction, so no response takes longer and a higher threshold never fires",
+        )

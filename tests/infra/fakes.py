@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import grpc
+
 Outputs = Callable[[str, dict[str, Any]], dict[str, Any]]
 CallResult = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -216,20 +218,55 @@ ROUTE53_ZONES: dict[str, str] = {"example.com": "Z0EXAMPLE1234567"}
 ACM_ISSUED: set[str] = set()
 
 
+# A data source's failure, as the engine hands it to the program: the provider's error as gRPC
+# status details, "invocation of <token> returned an error: <provider's message>" (the SDK then
+# raises "invoke of <token> failed: <details>"). Tests put a message under a token in
+# INVOKE_ERRORS to make that look-up fail so (AccessDenied, throttling, ...).
+INVOKE_ERRORS: dict[str, str] = {}
+
+
+class EngineInvokeError(grpc.RpcError):
+    """The engine's answer to an invoke whose provider returned an error."""
+
+    def __init__(self, token: str, message: str) -> None:
+        super().__init__(message)
+        self.token, self.message = token, message
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        return f"invocation of {self.token} returned an error: {self.message}"
+
+
+def _fails(token: str, message: str | None = None) -> None:
+    """Raises the engine's error for `token`: a test's injected one, else `message` if given."""
+    message = INVOKE_ERRORS.get(token) or message
+    if message:
+        raise EngineInvokeError(token, message)
+
+
 def _route53_zone(args: dict[str, Any]) -> Any:
     name = str(args.get("name", "")).rstrip(".")
+    _fails("aws:route53/getZone:getZone")
     zone_id = args.get("zoneId") or ROUTE53_ZONES.get(name)
     if not zone_id:
-        return {}, [("name", "no matching Route 53 Hosted Zone found")]
+        # terraform-provider-aws, route53/zone_data_source.go (SingularDataSourceFindError).
+        _fails("aws:route53/getZone:getZone", "no matching Route 53 Hosted Zone found")
     return {"id": zone_id, "zoneId": zone_id, "name": name, "privateZone": False,
             "nameServers": ["ns-1.awsdns-01.org"]}  # fmt: skip
 
 
 def _acm_certificate_lookup(args: dict[str, Any]) -> Any:
     domain = args.get("domain")
+    _fails("aws:acm/getCertificate:getCertificate")
     # Certificates this fake account holds carry the stack's tags (the provider's default_tags).
     if domain not in ACM_ISSUED or not (args.get("tags") or {}).get("stack"):
-        return {}, [("domain", f"no ACM Certificate matching domain ({domain}) found")]
+        # terraform-provider-aws, acm/certificate_data_source.go, when tags are given.
+        _fails(
+            "aws:acm/getCertificate:getCertificate",
+            "no ACM Certificate found matching input criteria",
+        )
     return {"id": _arn("acm", f"certificate/{_hex(domain, 8)}"), "domain": domain,
             "arn": _arn("acm", f"certificate/{_hex(domain, 8)}"), "status": "ISSUED"}  # fmt: skip
 

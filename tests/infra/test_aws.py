@@ -646,6 +646,8 @@ def create_service_request(r: Rendered) -> dict[str, Any]:
         "enableECSManagedTags": inputs.pop("enableEcsManagedTags"),
     }
     assert network == {}
+    if "alarms" in inputs:
+        request["deploymentConfiguration"]["alarms"] = inputs.pop("alarms")
     same_name = (
         "cluster",
         "taskDefinition",

@@ -87,6 +87,7 @@ def everywhere(r: Rendered) -> list[str]:
 def _fresh_fakes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fakes, "ROUTE53_ZONES", dict(fakes.ROUTE53_ZONES))
     monkeypatch.setattr(fakes, "ACM_ISSUED", set())
+    monkeypatch.setattr(fakes, "INVOKE_ERRORS", {})
 
 
 # --- off by default ---------------------------------------------------------------------------
@@ -171,6 +172,16 @@ def test_domain_in_route53_gets_a_validated_certificate_https_redirect_and_alias
     assert r.outputs["url"] == f"https://{DOMAIN}"
 
 
+def test_the_alias_record_takes_over_an_existing_record_of_the_domain():
+    # terraform-provider-aws, internal/service/route53/record.go: without allow_overwrite the
+    # record is created with ChangeResourceRecordSets' CREATE, which Route 53 refuses when the
+    # name already has an A record; with it, UPSERT. The validation record does the same.
+    r = render(domain=DOMAIN)
+    records = {res.name: res for res in r.of_type(RECORD)}
+    assert records["echo-service-alias"].inputs["allowOverwrite"] is True
+    assert records["echo-service-cert-validation"].inputs["allowOverwrite"] is True
+
+
 def test_the_zone_is_found_from_the_closest_parent_name():
     fakes.ROUTE53_ZONES["model.example.com"] = "Z0DELEGATED99999"
     r = render(domain="api.model.example.com")
@@ -183,6 +194,69 @@ def test_a_configured_zone_id_is_used_without_looking_it_up():
     r = render(domain=DOMAIN, route53ZoneId="Z0GIVEN000000001")
     assert not [c for c in r.calls if c.token == "aws:route53/getZone:getZone"]
     assert {res.inputs["zoneId"] for res in r.of_type(RECORD)} == {"Z0GIVEN000000001"}
+
+
+# --- only "not found" is not found (issue 17, item 7) -----------------------------------------
+GET_ZONE = "aws:route53/getZone:getZone"
+GET_CERTIFICATE = "aws:acm/getCertificate:getCertificate"
+# Errors a look-up meets that are not answers, in the provider's words ("reading ...: <SDK>").
+NOT_ANSWERS = {
+    "access denied": "reading Route 53 Hosted Zones: operation error Route 53: ListHostedZones, "
+    "https response error StatusCode: 403, RequestID: 1f1c, api error AccessDenied: User: "
+    "arn:aws:iam::123456789012:user/tester is not authorized to perform: route53:ListHostedZones",
+    "throttled": "reading Route 53 Hosted Zones: operation error Route 53: ListHostedZones, "
+    "exceeded maximum number of attempts, 25, https response error StatusCode: 400, "
+    "RequestID: 2e2d, api error Throttling: Rate exceeded",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_ANSWERS))
+def test_a_zone_look_up_that_fails_stops_the_program_instead_of_dropping_the_alias(kind: str):
+    # Taken for "no zone", it would switch the stack to the manual path: its alias record and
+    # validation record deleted by this very `pulumi up`.
+    fakes.INVOKE_ERRORS[GET_ZONE] = NOT_ANSWERS[kind]
+    message = refusal(domain=DOMAIN)
+    assert f"Looking up the Route 53 hosted zone {DOMAIN} (for domain {DOMAIN}) failed" in message
+    assert NOT_ANSWERS[kind] in message and "route53ZoneId" in message
+
+
+def test_two_public_zones_of_one_name_ask_for_route53_zone_id():
+    fakes.INVOKE_ERRORS[GET_ZONE] = (
+        "multiple Route 53 Hosted Zones matched; use additional constraints to reduce matches "
+        "to a single Route 53 Hosted Zone"
+    )
+    message = refusal(domain=DOMAIN)
+    assert f"More than one public Route 53 hosted zone is named {DOMAIN}" in message
+    assert "echo-service:route53ZoneId" in message
+
+
+def test_no_zone_of_any_parent_name_is_the_manual_path_and_no_error():
+    fakes.ROUTE53_ZONES.clear()
+    r = render(domain=DOMAIN)
+    asked = [c.args["name"] for c in r.calls if c.token == GET_ZONE]
+    assert asked == [DOMAIN, "example.com"]
+    assert not r.of_type(RECORD) and "dnsRecords" in r.outputs
+
+
+@pytest.mark.parametrize("kind", ["access denied", "throttled"])
+def test_a_certificate_look_up_that_fails_stops_the_program_instead_of_dropping_https(kind: str):
+    # Taken for "not issued", it would remove the HTTPS listener of a stack that serves HTTPS.
+    fakes.ACM_ISSUED.add("model.elsewhere.org")
+    error = NOT_ANSWERS[kind].replace("Route 53 Hosted Zones", "ACM Certificates")
+    fakes.INVOKE_ERRORS[GET_CERTIFICATE] = error.replace("Route 53: ListHostedZones",
+                                                         "ACM: ListCertificates")  # fmt: skip
+    message = refusal(domain="model.elsewhere.org")
+    assert "Looking up this stack's ACM certificate for model.elsewhere.org failed" in message
+    assert "ACM: ListCertificates" in message and "acm:ListCertificates" in message
+
+
+def test_several_issued_certificates_of_the_stack_count_as_issued():
+    # The provider's answer when more than one certificate has the domain and the stack's tags:
+    # every one of them is ISSUED (the look-up asks for ISSUED only).
+    fakes.INVOKE_ERRORS[GET_CERTIFICATE] = "multiple ACM Certificates matching input criteria"
+    r = render(domain="model.elsewhere.org")
+    assert listeners(r)["https"].inputs["certificateArn"] == r.one(CERT).outputs["arn"]
+    assert r.outputs["url"] == "https://model.elsewhere.org"
 
 
 # --- HTTPS on a domain elsewhere: first up tells, a later up turns HTTPS on -------------------

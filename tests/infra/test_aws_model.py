@@ -207,6 +207,49 @@ def test_the_task_definition_waits_for_the_read_access():
     assert r.one(POLICY).urn in r.one(TASK_DEF).dependencies
 
 
+# --- a modelUri change, then a rollback (issue 17, item 5) ----------------------------------------
+NEXT = {"modelUri": "s3://my-models/churn/v4.joblib"}
+
+
+def granted(r: Rendered) -> dict[str, list[str]]:
+    """Each read policy's resource name and the S3 resources it grants."""
+    return {
+        p.name: [s["Resource"] for s in json.loads(p.inputs["policy"])["Statement"]]
+        for p in r.of_type(POLICY)
+    }
+
+
+def test_a_new_model_gets_its_own_policy_so_the_previous_one_outlives_the_deploy():
+    # A rollback restarts the previous task definition, whose fetch reads the previous object
+    # with the same task role: its grant must still exist then. The previous policy is one the
+    # new program no longer registers, which the engine deletes only at the end of an update
+    # that got there (after the service's update waited for steady state); one policy updated
+    # in place would have dropped the previous object before the deploy.
+    before, after = render(OBJECT), render(NEXT)
+    (old_name, old_grant), (new_name, new_grant) = (
+        *granted(before).items(),
+        *granted(after).items(),
+    )
+    assert old_name != new_name
+    assert old_grant == ["arn:aws:s3:::my-models/churn/v3.joblib"]
+    assert new_grant == ["arn:aws:s3:::my-models/churn/v4.joblib"]
+    old, new = before.one(POLICY), after.one(POLICY)
+    assert old.urn not in {res.urn for res in after.resources}
+    # Created before the task definition that needs it, on the same role as the previous one.
+    assert new.urn in after.one(TASK_DEF).dependencies
+    assert new.inputs["role"] == old.inputs["role"] == role(after, "task").outputs["id"]
+    # Not a replacement: a replaced resource a failed update leaves pending deletion is deleted
+    # first thing in the next update, while the restored tasks may still need it.
+    for policy in (old, new):
+        assert not policy.delete_before_replace and not policy.replace_on_changes
+
+
+def test_the_same_model_keeps_its_policy_and_a_new_checksum_needs_no_new_grant():
+    names = {next(iter(granted(render(o)))) for o in (OBJECT, {**OBJECT, "modelSha256": ""})}
+    assert len(names) == 1
+    assert next(iter(granted(render(PREFIX)))) not in names
+
+
 @pytest.mark.parametrize("overrides", [OBJECT, PREFIX], ids=["object", "prefix"])
 def test_parliament_finds_nothing_wrong_with_the_policies(overrides):
     r = render(overrides)

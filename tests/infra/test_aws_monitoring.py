@@ -236,7 +236,8 @@ def test_without_the_keys_the_dev_stack_renders_no_monitoring_and_the_same_conta
     r = render()
     assert not r.of_type(ALARM) and not r.of_type(DASHBOARD) and not r.of_type(TOPIC)
     assert len(r.of_type(SCALING_POLICY)) == 1
-    assert "alarms" not in r.one(SERVICE).inputs
+    # The service's deployment alarms are sent switched off (see the deployment alarms below).
+    assert ints(r.one(SERVICE).inputs)["alarms"]["enable"] is False
     names = {e["name"] for e in container(r)["environment"]}
     assert not names & {"METRICS_PORT", "LOG_FORMAT", *EMF_ENV}
     assert [p["containerPort"] for p in ints(container(r)["portMappings"])] == [8080]
@@ -399,19 +400,71 @@ def test_the_error_and_latency_alarms_roll_a_deploy_back():
     assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
 
 
-def test_service_with_deployment_alarms_is_a_valid_create_service_request():
-    r = render(FULL)
-    service = r.one(SERVICE)
-    alarm_config = ints(service.inputs)["alarms"]
-    without = copy.deepcopy(r)
-    next(res for res in without.resources if res.urn == service.urn).inputs.pop("alarms")
-    request = create_service_request(without)
-    request["deploymentConfiguration"]["alarms"] = {
-        "alarmNames": alarm_config["alarmNames"],
-        "enable": alarm_config["enable"],
-        "rollback": alarm_config["rollback"],
-    }
+@pytest.mark.parametrize("overrides", [{}, FULL], ids=["off", "on"])
+def test_service_with_deployment_alarms_is_a_valid_create_service_request(overrides):
+    request = create_service_request(render(overrides))
+    assert set(request["deploymentConfiguration"]["alarms"]) == {"alarmNames", "enable", "rollback"}
     assert_valid("ecs", "CreateService", request)
+
+
+def test_without_monitoring_the_deployment_alarms_are_sent_switched_off():
+    # Issue 17, item 9. terraform-provider-aws suppresses the diff of a removed `alarms` block
+    # (ecs/service.go: SuppressMissingOptionalConfigurationBlock), so leaving it out when
+    # monitoring goes off would leave ECS watching, and rolling back on, deleted alarms.
+    on = ints(render(ON).one(SERVICE).inputs)["alarms"]
+    off = ints(render().one(SERVICE).inputs)["alarms"]
+    assert on["enable"] is True and on["rollback"] is True
+    assert off == {
+        "alarmNames": ["echo-service-dev-no-deployment-alarms"],
+        "enable": False,
+        "rollback": False,
+    }
+    # Not an empty list: the provider's expandAlarms drops an empty set, and the Go SDK then
+    # refuses the request for its missing required alarmNames.
+    assert off["alarmNames"] and not set(off["alarmNames"]) & set(on["alarmNames"])
+    request = {"cluster": "c", "service": "s", "deploymentConfiguration": {"alarms": off}}
+    assert_valid("ecs", "UpdateService", request)
+
+
+# --- thresholds and rollback as settings (issue 17, item 8) ----------------------------------------
+
+
+def test_without_the_threshold_keys_the_alarms_keep_5_percent_and_2_5_seconds():
+    by_name = alarms(render(ON))
+    assert by_name["echo-service-5xx-rate"]["threshold"] == 5
+    assert by_name["echo-service-p99-latency"]["threshold"] == 2.5
+    assert all(a["alarmDescription"].endswith("Rolls a deploy back.") for a in
+               (by_name["echo-service-5xx-rate"], by_name["echo-service-p99-latency"]))  # fmt: skip
+
+
+def test_a_slow_model_sets_its_own_thresholds_on_the_alarms_and_the_dashboard():
+    # A model whose normal p99 is 6 s would have every deploy rolled back at 2.5 s.
+    r = render({**ON, "alarmLatencyMs": 8000, "alarmErrorPercent": 12})
+    by_name = alarms(r)
+    rate, latency = by_name["echo-service-5xx-rate"], by_name["echo-service-p99-latency"]
+    assert rate["threshold"] == 12 and "More than 12% of requests" in rate["alarmDescription"]
+    assert latency["threshold"] == 8 and "above 8 s" in latency["alarmDescription"]
+    widget = next(w for w in dashboard(r)["widgets"]
+                  if w["properties"].get("title") == "Response time (seconds)")  # fmt: skip
+    assert widget["properties"]["annotations"]["horizontal"] == [{"label": "p99 alarm", "value": 8}]
+    for res in r.of_type(ALARM):
+        assert_valid(
+            "cloudwatch", "PutMetricAlarm", put_metric_alarm_request(res.name, ints(res.inputs))
+        )
+
+
+def test_rollback_on_alarm_false_keeps_the_alarms_but_ecs_leaves_deploys_alone():
+    r = render({**ON, "rollbackOnAlarm": False})
+    names = {res.name: res.outputs["name"] for res in r.of_type(ALARM)}
+    assert ints(r.one(SERVICE).inputs)["alarms"] == {
+        "alarmNames": [names["echo-service-5xx-rate"], names["echo-service-p99-latency"]],
+        "enable": False,
+        "rollback": False,
+    }
+    by_name = alarms(r)
+    for alarm in ("echo-service-5xx-rate", "echo-service-p99-latency"):
+        assert by_name[alarm]["alarmDescription"].endswith("Leaves deploys alone.")
+    assert_valid("ecs", "CreateService", create_service_request(r))
 
 
 # --- dashboard -------------------------------------------------------------------------------------

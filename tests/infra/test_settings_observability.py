@@ -6,10 +6,20 @@ import dataclasses
 
 import pytest
 
+from infra.observability import ERROR_RATE_PERCENT, P99_LATENCY_SECONDS
 from infra.settings import DEFAULTS, Observability
 from tests.infra.test_settings import load, refusal
 
-KEYS = ("monitoring", "alertEmail", "requestsPerReplica", "metricsPort", "logFormat")
+KEYS = (
+    "monitoring",
+    "alertEmail",
+    "requestsPerReplica",
+    "metricsPort",
+    "logFormat",
+    "alarmLatencyMs",
+    "alarmErrorPercent",
+    "rollbackOnAlarm",
+)
 
 
 @pytest.mark.parametrize("stack", ["dev", "gcp", "local"])
@@ -37,6 +47,53 @@ def test_the_keys_are_read():
         },
     )
     assert s.observability == Observability(True, "ops@example.com", 600, 9100, "json")
+
+
+def test_the_deployment_alarm_keys_are_read_and_default_to_the_shared_thresholds():
+    s = load("dev", {"monitoring": True, "alarmLatencyMs": 8000, "alarmErrorPercent": 12,
+                     "rollbackOnAlarm": False})  # fmt: skip
+    assert (s.observability.alarm_latency_ms, s.observability.alarm_error_percent) == (8000, 12)
+    assert s.observability.rollback_on_alarm is False
+    # The defaults are the thresholds every cloud used before they were settings.
+    assert DEFAULTS["alarmLatencyMs"] == P99_LATENCY_SECONDS * 1000
+    assert DEFAULTS["alarmErrorPercent"] == ERROR_RATE_PERCENT
+
+
+def test_a_latency_threshold_may_go_up_with_the_request_timeout():
+    s = load("dev", {"monitoring": True, "timeoutSeconds": 60, "alarmLatencyMs": 45000})
+    assert s.observability.alarm_latency_ms == 45000
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "expected"),
+    [
+        ("dev", {"monitoring": True, "alarmLatencyMs": 30000},
+         "echo-service:alarmLatencyMs = 30000: must be from 1 to 29999 milliseconds: below the "
+         "request timeout (30 s"),
+        ("dev", {"monitoring": True, "timeoutSeconds": 10, "alarmLatencyMs": 12000},
+         "echo-service:alarmLatencyMs = 12000: must be from 1 to 9999 milliseconds"),
+        ("dev", {"monitoring": True, "alarmLatencyMs": 0},
+         "echo-service:alarmLatencyMs = 0: must be from 1 to 29999"),
+        ("dev", {"monitoring": True, "alarmErrorPercent": 100},
+         "echo-service:alarmErrorPercent = 100: must be a percentage of requests from 1 to 99"),
+        ("dev", {"monitoring": True, "alarmErrorPercent": 0},
+         "echo-service:alarmErrorPercent = 0: must be a percentage"),
+        ("dev", {"alarmErrorPercent": 10},
+         "echo-service:alarmErrorPercent = 10: needs monitoring = true"),
+        ("dev", {"rollbackOnAlarm": False},
+         "echo-service:rollbackOnAlarm = false: needs monitoring = true"),
+        ("gcp", {"monitoring": True, "alarmLatencyMs": 8000},
+         "echo-service:alarmLatencyMs = 8000: is read on aws only"),
+        ("local", {"monitoring": True, "rollbackOnAlarm": False},
+         "echo-service:rollbackOnAlarm = false: is read on aws only"),
+        ("dev", {"monitoring": True, "alarmLatencyMs": "2.5"},
+         "echo-service:alarmLatencyMs = '2.5': must be a whole number"),
+    ],
+)  # fmt: skip
+def test_bad_alarm_values_are_refused_naming_key_value_and_what_is_allowed(
+    stack, overrides, expected
+):
+    assert expected in refusal(stack, overrides, env={"GOOGLE_CLOUD_PROJECT": "p"})
 
 
 @pytest.mark.parametrize(
