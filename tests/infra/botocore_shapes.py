@@ -8,9 +8,10 @@ patterns are Java regular expressions (`java.util.regex`, matched against the wh
 `regex` package reads them, once the UTF-16 surrogate pairs Java writes for characters beyond
 U+FFFF are turned into the code points they stand for.
 
-`member_shape` finds the shape of one member of a request (`Rules`, `IpPermissions[].IpRanges[].Description`)
-and `conform` renames a rendered value's camelCase keys to the model's member names, so the rules
-table in tests/infra/cloud_rules.py can check each rendered input against its own member.
+`member_shape` finds the shape of one member of a request (`Rules`,
+`IpPermissions[].IpRanges[].Description`) and `conform` spells a rendered value's camelCase keys
+as the model's members, so the rules table in tests/infra/cloud_rules.py can check each rendered
+input against its own member.
 """
 
 from __future__ import annotations
