@@ -46,20 +46,19 @@ GCP_ALL = {
 LOCAL_ALL = {"monitoring": True, "apiKeys": KEY, "modelUri": "app/Dockerfile",
              "logFormat": "json", "env": ["LOG_LEVEL=debug"]}  # fmt: skip
 
-# (stack file, overrides, stack name): the shipped stacks, then every optional key on. A stack
-# may be named with upper case, dots and underscores (Pulumi allows them): names that reach
-# labels must be made valid by the program.
+# (stack file, overrides, stack name): the shipped stacks, then every optional key on. Those run
+# as a stack named with upper case, a dot and an underscore (Pulumi allows them in stack names):
+# every name and label derived from it must still be one the clouds take.
+ODD_NAME = "Team.Prod_1"
 CASES: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "dev": ("dev", {}, None),
     "gcp": ("gcp", GCP_PROJECT, None),
     "local": ("local", {}, None),
-    "aws-all": ("dev", AWS_ALL, None),
+    "aws-all": ("dev", AWS_ALL, ODD_NAME),
     "aws-existing-vpc": ("dev", AWS_EXISTING_VPC, None),
-    "aws-all-named": ("dev", AWS_ALL, "Team.Prod_1"),
-    "gcp-autopilot-all": ("gcp", {**GCP_ALL, "gkeMode": "autopilot"}, None),
-    "gcp-standard-all": ("gcp", {**GCP_ALL, "gkeMode": "standard"}, None),
-    "gcp-all-named": ("gcp", GCP_ALL, "Team.Prod_1"),
-    "local-all": ("local", LOCAL_ALL, None),
+    "gcp-autopilot-all": ("gcp", {**GCP_ALL, "gkeMode": "autopilot"}, ODD_NAME),
+    "gcp-standard-all": ("gcp", {**GCP_ALL, "gkeMode": "standard"}, ODD_NAME),
+    "local-all": ("local", LOCAL_ALL, ODD_NAME),
 }
 
 
