@@ -158,10 +158,13 @@ def run_stack(
     overrides: Mapping[str, Any] | None = None,
     *,
     preview: bool = False,
+    stack_name: str | None = None,
 ) -> Rendered:
     """Runs `__main__.py` for a shipped stack under mocks and returns what it registered.
 
-    Raises whatever the program raises (a `pulumi.RunError` for bad settings).
+    `stack_name` runs it as a stack of another name with that stack file's config (Pulumi
+    allows letters, digits, `-`, `_` and `.` in stack names). Raises whatever the program
+    raises (a `pulumi.RunError` for bad settings).
     """
     from tests.infra.fakes import FAKE_CALLS, FAKE_OUTPUTS
 
@@ -170,7 +173,7 @@ def run_stack(
     pulumi.runtime.set_mocks(
         recorder,
         project=PROJECT,
-        stack=stack,
+        stack=stack_name or stack,
         preview=preview,
         monitor=RecordingMonitor(recorder),
     )

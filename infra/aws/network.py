@@ -162,8 +162,9 @@ def security_groups(
         f"{name}-task-out-all",
         security_group_id=task_sg.id,
         # Image pulls from ECR and logs to CloudWatch go over the internet (no NAT, no VPC
-        # endpoints); the user's model may call out too.
-        description="All outbound traffic (ECR, CloudWatch Logs, the model's own calls)",
+        # endpoints); the user's model may call out too. (EC2 descriptions allow a-zA-Z0-9,
+        # space and ._-:/()#,@[]+=&;{}!$* only: no apostrophe.)
+        description="All outbound traffic (ECR, CloudWatch Logs, calls the model makes)",
         ip_protocol="-1",
         cidr_ipv4="0.0.0.0/0",
         opts=child(parent, provider),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pulumi
 import pulumi_aws as aws
 
@@ -99,8 +101,9 @@ def task_definition(
         )
     return aws.ecs.TaskDefinition(
         f"{name}-task",
-        # Stable per stack: every deploy is a new revision of the same family.
-        family=settings.name,
+        # Stable per stack: every deploy is a new revision of the same family. ECS allows
+        # letters, digits, `_` and `-` in it; a stack name may also hold dots.
+        family=re.sub(r"[^A-Za-z0-9_-]", "-", settings.name),
         network_mode="awsvpc",
         requires_compatibilities=["FARGATE"],
         cpu=str(settings.cpu),

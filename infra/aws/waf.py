@@ -113,7 +113,8 @@ def web_acl(
         )
     acl = aws.wafv2.WebAcl(
         f"{name}-waf",
-        description="echo-service: per-IP rate limit on the endpoint's load balancer",
+        # WAFv2's EntityDescription allows letters, digits, spaces and +=:#@/-,. only.
+        description="echo-service: per-IP rate limit on the endpoint load balancer",
         scope="REGIONAL",
         default_action=aws.wafv2.WebAclDefaultActionArgs(
             allow=aws.wafv2.WebAclDefaultActionAllowArgs()

@@ -24,6 +24,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.gcp.labels import gcp_label_value
 from infra.observability import (
     ALARM_MINUTES,
     CAPACITY_ALARM_MINUTES,
@@ -216,7 +217,8 @@ def alerting(
                     ),
                     mime_type="text/markdown",
                 ),
-                user_labels={"stack": settings.stack},
+                # Cloud Monitoring user labels: lowercase letters, digits, `_` and `-` only.
+                user_labels={"stack": gcp_label_value(settings.stack)},
                 opts=on_gcp,
             )
         )

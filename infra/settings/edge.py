@@ -37,6 +37,14 @@ CLOUD_ARMOR_MAX_PER_MINUTE = 1_000_000
 # Google-managed certificates (GKE's ManagedCertificate) take domain names of at most 63
 # characters. Source: the ManagedCertificate CRD (GoogleCloudPlatform/gke-managed-certs).
 MANAGED_CERT_MAX_DOMAIN = 63
+# ACM: "The first domain name you enter cannot exceed 64 octets, including periods" (it becomes
+# the certificate's subject CN). Source: ACM API reference, RequestCertificate.DomainName.
+ACM_MAX_DOMAIN = 64
+# The top-level domain (the last label) starts with a letter: no public one starts with a digit
+# (RFC 3696 section 2), and GKE's ManagedCertificate CRD refuses it (its domains' pattern ends
+# in `[a-z][-a-z0-9]*[a-z0-9]`, so two characters at least). Source: the CRD,
+# GoogleCloudPlatform/gke-managed-certs deploy/managedcertificates-crd.yaml.
+TOP_LEVEL_DOMAIN_PATTERN = re.compile(r"^[a-z][-a-z0-9]*[a-z0-9]$")
 RATE_LIMIT_MAX_PER_MINUTE = 2_000_000_000
 
 
@@ -55,6 +63,21 @@ def _edge(config: pulumi.Config, read: _Reader, problems: _Problems, cloud: str)
             domain,
             "must be a host name such as model.example.com (letters, digits and hyphens in "
             "dot-separated labels, no wildcard, no scheme or path), or empty",
+        )
+    elif domain and not TOP_LEVEL_DOMAIN_PATTERN.match(domain.rsplit(".", 1)[-1]):
+        problems.add(
+            k("domain"),
+            domain,
+            f"its top-level domain ({domain.rsplit('.', 1)[-1]!r}) must start with a letter and "
+            "have two characters at least (no public top-level domain is otherwise; GKE's "
+            "ManagedCertificate refuses it)",
+        )
+    if cloud == "aws" and domain and len(domain) > ACM_MAX_DOMAIN:
+        problems.add(
+            k("domain"),
+            domain,
+            f"must be at most {ACM_MAX_DOMAIN} characters on aws (ACM refuses a certificate "
+            f"whose first domain name is longer); this one has {len(domain)}",
         )
     if route53_zone_id and not ROUTE53_ZONE_ID_PATTERN.match(route53_zone_id):
         problems.add(

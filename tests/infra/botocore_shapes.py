@@ -3,8 +3,15 @@
 Pulumi's mocks accept anything; AWS does not. Tests translate a rendered resource's inputs into
 the request the provider will send (e.g. ECS RegisterTaskDefinition, ELBv2 CreateTargetGroup) and
 `assert_valid` checks it the way the API would: unknown members, missing required members, types,
-enums, and the length and range limits the model declares. String patterns are not checked
-(the models' patterns are written for Java regular expressions).
+enums, the length and range limits the model declares, and the strings' patterns. The models'
+patterns are Java regular expressions (`java.util.regex`, matched against the whole value): the
+`regex` package reads them, once the UTF-16 surrogate pairs Java writes for characters beyond
+U+FFFF are turned into the code points they stand for.
+
+`member_shape` finds the shape of one member of a request (`Rules`,
+`IpPermissions[].IpRanges[].Description`) and `conform` spells a rendered value's camelCase keys
+as the model's members, so the rules table in tests/infra/cloud_rules.py can check each rendered
+input against its own member.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from functools import cache
 from typing import Any
 
 import botocore.session
+import regex
 from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
 
 
@@ -28,17 +36,62 @@ def input_shape(service: str, operation: str) -> StructureShape:
     return service_model(service).operation_model(operation).input_shape
 
 
-def problems(shape: Shape, value: Any, path: str = "$") -> list[str]:
-    """Every way `value` breaks `shape`, each as `path: what is wrong`; empty when valid."""
+def member_shape(service: str, operation: str, member: str = "") -> Shape:
+    """The shape of one member of an operation's input: `Name`, `Rules`, `A[].B` (`[]`: an
+    item; names match without regard to case); the whole input for "".
+
+    Raises KeyError when the model has no such member, so a table naming one fails at import.
+    """
+    shape: Shape = input_shape(service, operation)
+    for part in member.replace("[]", ".[]").split("."):
+        if not part:
+            continue
+        if part == "[]":
+            if not isinstance(shape, ListShape):
+                raise KeyError(f"{service}:{operation} {member}: {shape.name} is not a list")
+            shape = shape.member
+            continue
+        names = {n.lower(): n for n in shape.members} if isinstance(shape, StructureShape) else {}
+        if part.lower() not in names:
+            raise KeyError(f"{service}:{operation} has no member {member!r} ({part!r})")
+        shape = shape.members[names[part.lower()]]
+    return shape
+
+
+def conform(shape: Shape, value: Any, renames: Mapping[str, str] | None = None) -> Any:
+    """`value` with its keys spelt as the model's members (`cloudwatchMetricsEnabled` ->
+    `CloudWatchMetricsEnabled`), matched without regard to case; `renames` maps the keys that
+    differ otherwise. Keys that match nothing stay, for `problems` to report."""
+    renames = renames or {}
+    if isinstance(shape, StructureShape) and isinstance(value, Mapping):
+        by_lower = {name.lower(): name for name in shape.members}
+        out = {}
+        for key, item in value.items():
+            name = renames.get(key) or by_lower.get(key.lower(), key)
+            member = shape.members.get(name)
+            out[name] = conform(member, item, renames) if member is not None else item
+        return out
+    if isinstance(shape, ListShape) and isinstance(value, (list, tuple)):
+        return [conform(shape.member, item, renames) for item in value]
+    if isinstance(shape, MapShape) and isinstance(value, Mapping):
+        return {key: conform(shape.value, item, renames) for key, item in value.items()}
+    return value
+
+
+def problems(shape: Shape, value: Any, path: str = "$", *, required: bool = True) -> list[str]:
+    """Every way `value` breaks `shape`, each as `path: what is wrong`; empty when valid.
+
+    With `required=False` missing required members are not reported: for a part of a request.
+    """
     if value is None:
         return [f"{path}: null is not a value the API accepts ({shape.type_name} expected)"]
     kind = shape.type_name
     if kind == "structure":
-        return _structure(shape, value, path)
+        return _structure(shape, value, path, required)
     if kind == "list":
-        return _list(shape, value, path)
+        return _list(shape, value, path, required)
     if kind == "map":
-        return _map(shape, value, path)
+        return _map(shape, value, path, required)
     if kind == "string":
         return _string(shape, value, path)
     if kind in ("integer", "long"):
@@ -60,7 +113,7 @@ def assert_valid(service: str, operation: str, request: Mapping[str, Any]) -> No
     assert not found, f"{service}:{operation} would reject the request:\n" + "\n".join(found)
 
 
-def _structure(shape: StructureShape, value: Any, path: str) -> list[str]:
+def _structure(shape: StructureShape, value: Any, path: str, required: bool) -> list[str]:
     if not isinstance(value, Mapping):
         return [f"{path}: expected an object ({shape.name}), got {type(value).__name__}"]
     found = [
@@ -68,33 +121,34 @@ def _structure(shape: StructureShape, value: Any, path: str) -> list[str]:
         for key in value
         if key not in shape.members
     ]
-    found += [
-        f"{path}: missing required member {key!r} of {shape.name}"
-        for key in shape.required_members
-        if key not in value
-    ]
+    if required:
+        found += [
+            f"{path}: missing required member {key!r} of {shape.name}"
+            for key in shape.required_members
+            if key not in value
+        ]
     for key, member_value in value.items():
         if key in shape.members:
-            found += problems(shape.members[key], member_value, f"{path}.{key}")
+            found += problems(shape.members[key], member_value, f"{path}.{key}", required=required)
     return found
 
 
-def _list(shape: ListShape, value: Any, path: str) -> list[str]:
+def _list(shape: ListShape, value: Any, path: str, required: bool) -> list[str]:
     if not isinstance(value, (list, tuple)):
         return [f"{path}: expected a list, got {type(value).__name__}"]
     found = _length(shape, len(value), path, "items")
     for index, item in enumerate(value):
-        found += problems(shape.member, item, f"{path}[{index}]")
+        found += problems(shape.member, item, f"{path}[{index}]", required=required)
     return found
 
 
-def _map(shape: MapShape, value: Any, path: str) -> list[str]:
+def _map(shape: MapShape, value: Any, path: str, required: bool) -> list[str]:
     if not isinstance(value, Mapping):
         return [f"{path}: expected a map, got {type(value).__name__}"]
     found = _length(shape, len(value), path, "entries")
     for key, item in value.items():
-        found += problems(shape.key, key, f"{path}<key {key!r}>")
-        found += problems(shape.value, item, f"{path}[{key!r}]")
+        found += problems(shape.key, key, f"{path}<key {key!r}>", required=required)
+        found += problems(shape.value, item, f"{path}[{key!r}]", required=required)
     return found
 
 
@@ -104,7 +158,25 @@ def _string(shape: Shape, value: Any, path: str) -> list[str]:
     enum = shape.metadata.get("enum")
     if enum and value not in enum:
         return [f"{path}: {value!r} is not one of {', '.join(enum)}"]
+    pattern = shape.metadata.get("pattern")
+    if pattern and not java_pattern(pattern).fullmatch(value):
+        return [f"{path}: {value!r} does not match the pattern {pattern} ({shape.name})"]
     return _length(shape, len(value), path, "characters")
+
+
+# A character beyond U+FFFF written as a Java UTF-16 surrogate pair: \uD800\uDC00 is U+10000.
+_SURROGATE_PAIR = regex.compile(r"\\u(D[89AB][0-9A-F]{2})\\u(D[C-F][0-9A-F]{2})", regex.IGNORECASE)
+
+
+@cache
+def java_pattern(pattern: str) -> regex.Pattern[str]:
+    """A botocore model's pattern (a Java regular expression) compiled for Python."""
+
+    def code_point(pair: regex.Match[str]) -> str:
+        high, low = int(pair[1], 16), int(pair[2], 16)
+        return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08X}"
+
+    return regex.compile(_SURROGATE_PAIR.sub(code_point, pattern))
 
 
 def _length(shape: Shape, length: int, path: str, unit: str) -> list[str]:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infra.botocore_shapes import assert_valid, input_shape, problems
+from tests.infra.botocore_shapes import (
+    assert_valid,
+    conform,
+    input_shape,
+    java_pattern,
+    member_shape,
+    problems,
+)
 
 GOOD_CONTAINER = {
     "name": "app",
@@ -106,3 +113,24 @@ def test_ranges_and_lengths_declared_by_the_model_are_enforced():
         )
         == []
     )
+
+
+def test_patterns_are_read_as_the_java_regular_expressions_they_are():
+    # WAFv2's EntityDescription: no apostrophe (issue 17, item 2).
+    shape = member_shape("wafv2", "CreateWebACL", "Description")
+    assert problems(shape, "per-IP rate limit: the endpoint load balancer") == []
+    assert "does not match the pattern" in problems(shape, "the endpoint's ACL")[0]
+    # A Java UTF-16 surrogate pair stands for one code point beyond U+FFFF.
+    xml = java_pattern(r"[\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\r\n\t]*")
+    assert xml.fullmatch("ok \U0001f600") and not xml.fullmatch("\x00")
+    assert member_shape("iam", "CreateRole", "rolename").name == "roleNameType"
+    with pytest.raises(KeyError, match="no member"):
+        member_shape("iam", "CreateRole", "RoleNmae")
+
+
+def test_conform_spells_keys_as_the_model_does():
+    shape = member_shape("wafv2", "CreateWebACL", "VisibilityConfig")
+    assert conform(shape, {"cloudwatchMetricsEnabled": True, "metricName": "m"}) == {
+        "CloudWatchMetricsEnabled": True, "MetricName": "m"}  # fmt: skip
+    (found,) = problems(shape, conform(shape, {"metricNme": "m"}), required=False)
+    assert "unknown member 'metricNme' of VisibilityConfig" in found

@@ -39,3 +39,36 @@ def test_keys_may_be_a_json_list():
 
 def test_the_domain_is_lower_cased_and_its_trailing_dot_dropped():
     assert load("dev", {"domain": "Model.Example.COM."}).edge.domain == "model.example.com"
+
+
+def refusal(stack: str, overrides: dict) -> str:
+    with pytest.raises(pulumi.RunError) as raised:
+        load(stack, overrides)
+    return str(raised.value)
+
+
+# ACM takes a first domain name of at most 64 characters (the certificate's CN).
+LONGEST_ON_AWS = "a" * 52 + ".example.com"
+
+
+def test_aws_refuses_a_domain_longer_than_acm_takes():
+    assert len(LONGEST_ON_AWS) == 64
+    assert load("dev", {"domain": LONGEST_ON_AWS}).edge.domain == LONGEST_ON_AWS
+    longer = "a" + LONGEST_ON_AWS
+    message = refusal("dev", {"domain": longer})
+    assert f"echo-service:domain = '{longer}': must be at most 64 characters on aws" in message
+    assert "ACM" in message and "has 65" in message
+
+
+@pytest.mark.parametrize("stack", ["dev", "gcp"])
+@pytest.mark.parametrize("domain", ["model.example.1com", "model.example.c", "model.1.2"])
+def test_a_top_level_domain_not_starting_with_a_letter_is_refused(stack: str, domain: str):
+    message = refusal(stack, {"domain": domain})
+    tld = domain.rsplit(".", 1)[1]
+    assert f"echo-service:domain = '{domain}': its top-level domain ('{tld}') must start" in message
+    assert "ManagedCertificate" in message
+
+
+@pytest.mark.parametrize("stack", ["dev", "gcp"])
+def test_top_level_domains_with_digits_after_a_letter_are_kept(stack: str):
+    assert load(stack, {"domain": "model.example.c0m"}).edge.domain == "model.example.c0m"
