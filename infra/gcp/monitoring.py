@@ -314,7 +314,7 @@ def uptime_alert(
             ),
             mime_type="text/markdown",
         ),
-        user_labels={"stack": settings.stack},
+        user_labels={"stack": gcp_label_value(settings.stack)},
         opts=opts,
     )
 
