@@ -28,13 +28,11 @@ from infra.gcp.labels import gcp_label_value
 from infra.observability import (
     ALARM_MINUTES,
     CAPACITY_ALARM_MINUTES,
-    ERROR_RATE_PERCENT,
     IN_FLIGHT,
     INFERENCE_SECONDS,
     METRICS_PATH,
     METRICS_PORT_NAME,
     MODEL_INFO,
-    P99_LATENCY_SECONDS,
     PREDICT_PATH,
     QUEUE_REJECTED,
     QUEUE_WAITING,
@@ -126,14 +124,17 @@ def queries(settings: Settings, namespace: str, cluster: str, job: str) -> dict[
     # balancer's, the uptime check's) would otherwise hide a /predict that fails every call.
     predict = f'{app},path="{PREDICT_PATH}"'
     window = f"{ALARM_MINUTES}m"
+    # The thresholds are the aws deployment alarms' settings (alarmErrorPercent, alarmLatencyMs).
+    watch = settings.observability
     return {
         "5xx rate": (
             f'100 * sum(rate({REQUESTS_TOTAL}{{{predict},status=~"5.."}}[{window}])) '
-            f"/ sum(rate({REQUESTS_TOTAL}{{{predict}}}[{window}])) > {ERROR_RATE_PERCENT:g}"
+            f"/ sum(rate({REQUESTS_TOTAL}{{{predict}}}[{window}])) > {watch.alarm_error_percent:g}"
         ),
         "p99 latency": (
             f"histogram_quantile(0.99, sum by (le) "
-            f"(rate({REQUEST_SECONDS}_bucket{{{predict}}}[{window}]))) > {P99_LATENCY_SECONDS:g}"
+            f"(rate({REQUEST_SECONDS}_bucket{{{predict}}}[{window}]))) > "
+            f"{watch.alarm_latency_ms / 1000:g}"
         ),
         # Ready replicas (a Deployment's available replicas are its ready Pods: minReadySeconds
         # is 0), not Pods whose metrics port answers, which a replica that cannot load its model

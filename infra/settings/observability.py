@@ -90,14 +90,15 @@ def _observability(
         if value != DEFAULTS[name]
     ]
     for name, value in changed:
-        if cloud != "aws":
+        if name == "rollbackOnAlarm" and cloud != "aws":
             problems.add(
                 k(name),
                 value,
-                "is read on aws only: it sets the ECS service's deployment alarms (gcp's alert "
-                f"policies keep {DEFAULTS['alarmLatencyMs']} ms and "
-                f"{DEFAULTS['alarmErrorPercent']}%)",
+                "is read on aws only: ECS rolls a deploy back on the deployment alarms (on gcp "
+                "the thresholds set the alert policies, which roll nothing back)",
             )
+        elif cloud == "local":
+            problems.add(k(name), value, "is read on aws and gcp only (local has no alarms)")
         elif not monitoring:
             problems.add(k(name), value, "needs monitoring = true (the alarms are made by it)")
     return Observability(

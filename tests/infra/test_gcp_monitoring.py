@@ -412,6 +412,14 @@ def test_the_estimate_prices_every_condition_the_stack_renders():
     assert len(conditions) == GCP_ALERT_CONDITIONS
 
 
+def test_latency_and_error_thresholds_follow_the_alarm_settings():
+    # A model slow by nature sets alarmLatencyMs once, for the aws alarms and gcp's alerts alike.
+    queries = policy_queries(rendered({**ON, "alarmLatencyMs": 8000, "alarmErrorPercent": 12}))
+    assert queries["5xx rate"].endswith("> 12")
+    assert queries["p99 latency"].endswith("> 8")
+    assert policy_queries(rendered(ON))["p99 latency"].endswith("> 2.5")
+
+
 def test_healthy_replicas_threshold_follows_min_replicas():
     queries = policy_queries(rendered({**ON, "minReplicas": 3, "maxReplicas": 5}))
     assert queries["healthy replicas below minReplicas"].endswith("< 3")
