@@ -16,6 +16,10 @@ TIMEOUT             30                  seconds one prediction may run (the mode
 MAX_QUEUE           128                 requests that may wait for the model in each worker,
                                         and no more than TIMEOUT seconds of work at the
                                         model's recent pace; more get 503 with Retry-After
+MAX_BATCH_SIZE      (the model's)       with ``@batch``: the most requests per call to
+                                        ``predict`` (1-4096), over the declared value
+MAX_BATCH_WAIT_MS   (the model's)       with ``@batch``: the most milliseconds a request
+                                        waits for others to join its batch (0-10000)
 BODY_TIMEOUT        15                  seconds a client has to send a request body (408)
 KEEPALIVE_TIMEOUT   75                  seconds an idle connection is kept open, and the
                                         limit for a client to send its request headers:
@@ -76,6 +80,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
+from app import MAX_BATCH_SIZE_LIMIT, MAX_WAIT_MS_LIMIT
 from app.accesslog import AccessLog
 
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
@@ -158,6 +163,8 @@ class Settings:
     log_format: str = "text"
     emf: tuple[str, str] | None = None
     log_level: str = "info"
+    max_batch_size: int | None = None
+    max_batch_wait_ms: int | None = None
 
     @property
     def bind(self) -> str:
@@ -251,6 +258,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"LOG_FORMAT={env['LOG_FORMAT']!r} is not allowed: use one of {', '.join(LOG_FORMATS)}"
         )
+    batch_size = integer("MAX_BATCH_SIZE", 0, 1, MAX_BATCH_SIZE_LIMIT) or None
+    batch_wait = integer("MAX_BATCH_WAIT_MS", -1, 0, MAX_WAIT_MS_LIMIT)
     return Settings(
         host=host,
         port=port,
@@ -269,6 +278,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format="json" if emf else log_format,
         emf=emf,
         log_level=log_level,
+        max_batch_size=batch_size,
+        max_batch_wait_ms=None if batch_wait < 0 else batch_wait,
     )
 
 
@@ -494,13 +505,31 @@ def build_endpoint(
         model_sha256=settings.model_sha256,
         ready_workers=ready_workers,
         workers=settings.workers,
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_batch_wait_ms,
     )
+    if runner.max_batch_size:
+        print(
+            f"[{os.getpid()}] [INFO] {spec.name}.predict takes batches of up to "
+            f"{runner.max_batch_size}, waiting up to {runner.max_wait * 1000:g} ms for them to "
+            "fill",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif settings.max_batch_size is not None or settings.max_batch_wait_ms is not None:
+        print(
+            f"[{os.getpid()}] [WARNING] MAX_BATCH_SIZE and MAX_BATCH_WAIT_MS are ignored: "
+            f"{spec.name}.predict takes one input (declare @batch to take lists)",
+            file=sys.stderr,
+            flush=True,
+        )
     metrics = None
     if metrics_folder is not None:
         from app.metrics import WorkerMetrics
 
         metrics = WorkerMetrics(metrics_folder, spec.version, spec.name)
         runner.observe = metrics.model.observe
+        runner.observe_batch = metrics.batch.observe
     endpoint = Endpoint(
         spec,
         runner,
