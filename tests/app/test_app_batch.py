@@ -78,13 +78,13 @@ def test_a_lone_request_waits_at_most_the_maximum_wait(start_server, tmp_path):
         started = time.perf_counter()
         assert _get(srv, "lone").status == 200
         timings.append(time.perf_counter() - started)
-    assert min(timings) >= 0.3 and max(timings) < 0.3 + 0.15, timings
+    assert min(timings) >= 0.3 and max(timings) < 0.3 + 0.25, timings  # not 2 waits
 
     fast, _ = _start(start_server, tmp_path, BATCH_SECONDS="0", MAX_BATCH_WAIT_MS="0")
     _get(fast, "warm")
     started = time.perf_counter()
     assert _get(fast, "lone").status == 200
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 0.2  # no wait at all
 
 
 def test_requests_that_gathered_while_the_model_ran_go_at_once(start_server, tmp_path):
