@@ -207,7 +207,8 @@ class Endpoint:
         except pydantic.ValidationError as e:  # the model validated part of msg itself
             raise HTTPError(422, describe_errors(e)) from None
         except BatchFailedError as e:
-            if e.first:  # one log for the whole batch
+            if not e.logged:  # one log for the whole batch
+                e.logged = True
                 _log_exception(f"the model failed on a batch of {e.size}", e.error)
             raise HTTPError(
                 500,

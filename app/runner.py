@@ -82,14 +82,15 @@ class ClientGoneError(Exception):
 
 class BatchFailedError(Exception):
     """The batch this request was part of failed: ``error`` is what the model raised (or what
-    broke the contract), ``size`` the batch's size. ``first`` is set on one request of the
-    batch, the one that logs the error, so a batch of 32 logs one traceback, not 32."""
+    broke the contract), ``size`` the batch's size. One instance is shared by the batch's
+    requests: ``logged`` is set by the first to log it (whichever client is still there), so
+    a batch of 32 logs one traceback, not 32."""
 
-    def __init__(self, error: BaseException, size: int, first: bool) -> None:
+    def __init__(self, error: BaseException, size: int, logged: bool = False) -> None:
         super().__init__(str(error))
         self.error = error
         self.size = size
-        self.first = first
+        self.logged = logged
 
 
 class BatchLengthError(Exception):
@@ -362,11 +363,11 @@ class Runner:
                 outcome = [(f, False, e) for f in futures]
             except BatchLengthError as e:  # one line says it all: no traceback of ours
                 _log(f"[ERROR] {e}; answering 500 to the batch")
-                outcome = [(f, False, BatchFailedError(e, n, False)) for f in futures]
+                failed = BatchFailedError(e, n, logged=True)
+                outcome = [(f, False, failed) for f in futures]
             except BaseException as e:
-                outcome = [
-                    (f, False, BatchFailedError(e, n, i == 0)) for i, f in enumerate(futures)
-                ]
+                failed = BatchFailedError(e, n)
+                outcome = [(f, False, failed) for f in futures]
             seconds = time.monotonic() - started
             self.running_since = None
             self.running = ()

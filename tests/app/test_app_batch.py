@@ -286,6 +286,22 @@ def test_a_client_that_leaves_while_its_prediction_runs_is_logged_499(start_serv
     assert _batches(log) == [["slow"], ["after"]]
 
 
+def test_a_failed_batch_is_logged_even_when_its_first_client_has_left(start_server, tmp_path):
+    # One batch ['slow', 'raise']: it runs 2 s, then raises. The client of 'slow' leaves after
+    # 0.5 s; the traceback is still logged, once, by the request still there.
+    srv, log = _start(start_server, tmp_path)
+    leaver = threading.Thread(target=_leave_after, args=(srv, "slow", 0.5))
+    leaver.start()
+    time.sleep(0.02)
+    reply = _get(srv, "raise")
+    leaver.join()
+    assert reply.status == 500
+    assert _batches(log) == [["slow", "raise"]]
+    assert srv.stderr.count("ValueError: this batch had 'raise' in it") == 1
+    time.sleep(0.2)
+    assert 'msg=slow HTTP/1.1" 499 ' in srv.stdout
+
+
 def test_a_keep_alive_connection_serves_requests_after_the_watch_ends(start_server, tmp_path):
     # The disconnect watch of each request is stopped with its answer: the same connection goes
     # on to serve the next one, and none of them is taken for a client that left.
