@@ -40,7 +40,14 @@ import pydantic
 
 from app import InputError
 from app.contract import ModelSpec, UnsafeNumberError, describe_errors, loads_strict
-from app.runner import ModelTimeoutError, NotReadyError, OverloadedError, Runner
+from app.runner import (
+    BatchFailedError,
+    ClientGoneError,
+    ModelTimeoutError,
+    NotReadyError,
+    OverloadedError,
+    Runner,
+)
 
 JSON = "application/json"
 
@@ -50,6 +57,10 @@ ALLOWED = {
     "/readyz": ("GET", "HEAD"),
     "/openapi.json": ("GET", "HEAD"),
 }
+
+CLIENT_CLOSED = 499
+"""The status logged for a client that left before its answer (nginx's "client closed request");
+no client ever receives it."""
 
 RETRY_AFTER_SECONDS = 1
 """What a 503 tells a client to wait; a load balancer's retry or a client's backoff takes over."""
@@ -178,7 +189,11 @@ class Endpoint:
         except UnsafeNumberError as e:
             raise HTTPError(400, f"msg is not valid JSON for this model: {e}") from None
         try:
-            answer, model_seconds = await self.runner.predict(value)
+            # A request whose client leaves while it waits is dropped from the queue, and
+            # logged as 499 rather than 200.
+            answer, model_seconds = await self.runner.predict(value, proto.client_disconnect)
+        except ClientGoneError as e:
+            raise HTTPError(CLIENT_CLOSED, str(e)) from None
         except NotReadyError as e:
             raise HTTPError(503, str(e), _RETRY) from None
         except OverloadedError as e:
@@ -191,6 +206,14 @@ class Endpoint:
             raise HTTPError(422, str(e) or "the model refused this input") from None
         except pydantic.ValidationError as e:  # the model validated part of msg itself
             raise HTTPError(422, describe_errors(e)) from None
+        except BatchFailedError as e:
+            if not e.logged:  # one log for the whole batch
+                e.logged = True
+                _log_exception(f"the model failed on a batch of {e.size}", e.error)
+            raise HTTPError(
+                500,
+                "the model failed on the batch this input was in; the server log has the details",
+            ) from None
         except BaseException as e:
             _log_exception(f"the model failed on {scope.method} /predict", e)
             raise HTTPError(
