@@ -116,11 +116,14 @@ else:
     ro = False
 print(os.getuid(), True, ro)
 """
-# Run in the image: every distribution in the site folder pip installed the requirements into.
+# Run in the image: every distribution in the site folder pip installed the requirements into,
+# and what is left in /run/secrets (nothing: the build's secrets are never in a layer).
 INSTALLED = """
 import importlib.metadata as m, json, os, granian
 site = os.path.dirname(os.path.dirname(granian.__file__))
+left = os.listdir("/run/secrets") if os.path.isdir("/run/secrets") else []
 print(json.dumps({d.metadata["Name"]: d.version for d in m.distributions(path=[site])}))
+print(json.dumps(left))
 """
 
 
@@ -551,7 +554,10 @@ def check_pins(engine: str, image: str, requirements: Path) -> None:
     done = sh(
         engine, "run", "--rm", "--network", "none", "--read-only", image, "python", "-c", INSTALLED
     )
-    loose = unpinned(json.loads(done.stdout), requirement_pins(requirements.read_text()))
+    installed, left = (json.loads(line) for line in done.stdout.splitlines()[-2:])
+    if left:
+        raise ImageTestError(f"{image}: the build left files in /run/secrets: {left}")
+    loose = unpinned(installed, requirement_pins(requirements.read_text()))
     if loose:
         raise ImageTestError(f"{image}: packages not pinned in {requirements.name}: {loose}")
 
@@ -567,7 +573,7 @@ def iris_context(folder: Path) -> Path:
     return context
 
 
-def test_image(engine: str, context: Path, image: str, label: str, base: str | None, secrets):
+def check_image(engine: str, context: Path, image: str, label: str, base: str | None, secrets):
     seconds = build(engine, context, image, base, secrets)
     size = sh(engine, "image", "inspect", "--format", "{{.Size}}", image).stdout.strip()
     print(f"image-test: built {image} in {seconds:.0f} s, {int(size) / 1e6:.0f} MB", flush=True)
@@ -602,11 +608,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             base = STANDIN
         print(f"image-test: engine {engine}, base {base or 'the Dockerfile default'}", flush=True)
         with pip_secrets(engine) as secrets:
-            test_image(engine, APP, IMAGE, "app", base, secrets)
+            check_image(engine, APP, IMAGE, "app", base, secrets)
             if not args.no_iris:
                 with tempfile.TemporaryDirectory(prefix="echo-iris-") as d:
                     context = iris_context(Path(d))
-                    test_image(engine, context, IRIS_IMAGE, "iris", base, secrets)
+                    check_image(engine, context, IRIS_IMAGE, "iris", base, secrets)
     except (ImageTestError, subprocess.TimeoutExpired) as e:
         print(f"image-test: FAILED: {e}", file=sys.stderr)
         return 1
