@@ -76,6 +76,7 @@ CONTAINERS_CONF = Path("/etc/containers/containers.conf")
 # podman's default process limit is above what these machines allow a container (runc then fails
 # setting rlimits); 32768 is ample for the server's workers and threads.
 NPROC_LIMIT = 32768
+PODMAN_DEFAULT_NOFILE = 1048576
 
 IMAGE = "localhost/echo-service:image-test"
 IRIS_IMAGE = "localhost/echo-service-iris:image-test"
@@ -172,7 +173,10 @@ def debian_mirror(sources: dict[str, str], suite: str = SUITE) -> str:
 
 
 def containers_conf(nofile_hard: int) -> str:
-    """containers.conf for podman here: runc, and default ulimits no higher than the machine's."""
+    """containers.conf for podman here: runc, and default ulimits no higher than the machine's
+    (`nofile_hard`: RLIMIT_NOFILE's hard limit; unlimited becomes podman's own default)."""
+    if nofile_hard < 0 or nofile_hard == resource.RLIM_INFINITY:
+        nofile_hard = PODMAN_DEFAULT_NOFILE
     return (
         "# Written by echo-service's `make image-test` (infra/imagetest.py): none was here.\n"
         "[containers]\n"
@@ -341,12 +345,20 @@ def set_up_podman() -> None:
         print(f"image-test: installing {' '.join(missing)} from Debian's packages", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         sh("apt-get", "update", "-q", env=env)
-        sh("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, env=env)
+        # With their recommends (netavark, slirp4netns, ...), as podman is installed on these
+        # machines; runc in the same command satisfies podman's `crun | runc`.
+        sh("apt-get", "install", "-y", "-q", *missing, env=env)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if not CONTAINERS_CONF.exists() and os.geteuid() == 0:
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         CONTAINERS_CONF.parent.mkdir(parents=True, exist_ok=True)
         CONTAINERS_CONF.write_text(containers_conf(hard))
         print(f"image-test: wrote {CONTAINERS_CONF} (runc, nofile={hard}, nproc={NPROC_LIMIT})")
+    elif CONTAINERS_CONF.exists() and "default_ulimits" not in CONTAINERS_CONF.read_text():
+        print(
+            f"image-test: {CONTAINERS_CONF} sets no default_ulimits (left as it is); if a run"
+            f" fails 'setting rlimit', add this:\n{containers_conf(hard)}",
+            flush=True,
+        )
 
 
 def apt_sources() -> dict[str, str]:

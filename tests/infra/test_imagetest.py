@@ -4,6 +4,7 @@ mirror from apt's sources, podman's configuration, pip's build configuration, th
 
 from __future__ import annotations
 
+import resource
 import stat
 import tomllib
 
@@ -62,6 +63,8 @@ def test_containers_conf_picks_runc_and_ulimits_within_the_hard_limit():
     conf = tomllib.loads(imagetest.containers_conf(20000))
     assert conf["engine"]["runtime"] == "runc"
     assert conf["containers"]["default_ulimits"] == ["nofile=20000:20000", "nproc=32768:32768"]
+    unlimited = tomllib.loads(imagetest.containers_conf(resource.RLIM_INFINITY))
+    assert unlimited["containers"]["default_ulimits"][0] == "nofile=1048576:1048576"
 
 
 # `pip config list` as it prints on a machine behind a TLS-re-signing proxy with local wheels.
