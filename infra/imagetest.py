@@ -409,7 +409,7 @@ def ensure_standin() -> None:
 
 
 @contextlib.contextmanager
-def pip_secrets(engine: str) -> Iterator[list[str]]:
+def pip_secrets() -> Iterator[list[str]]:
     """`--secret` build arguments: the CA bundle pip uses here and the network options of its
     configuration, in files that exist only for the build."""
     done = sh(sys.executable, "-m", "pip", "config", "list", check=False)
@@ -619,7 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ensure_standin()
             base = STANDIN
         print(f"image-test: engine {engine}, base {base or 'the Dockerfile default'}", flush=True)
-        with pip_secrets(engine) as secrets:
+        with pip_secrets() as secrets:
             check_image(engine, APP, IMAGE, "app", base, secrets)
             if not args.no_iris:
                 with tempfile.TemporaryDirectory(prefix="echo-iris-") as d:
