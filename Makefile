@@ -37,7 +37,7 @@ test: venv ## Run the whole test suite (no cloud account, no Pulumi CLI, no Dock
 
 # Docker where `docker info` works, else Debian's podman (installed as root when missing) with a
 # base image made from Debian's packages; see infra/imagetest.py.
-image-test: venv ## Build app/ (and the iris example) for real and run it as each target does (~5 min)
+image-test: venv ## Build app/ and the iris example for real, run them as each target does (first run: minutes)
 	@$(BIN)/python -m infra.imagetest $(ARGS)
 
 lint: venv ## Lint and check formatting
