@@ -14,7 +14,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 endif
 
-.PHONY: help install venv test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench clean
+.PHONY: help install venv test image-test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,11 @@ venv:
 
 test: venv ## Run the whole test suite (no cloud account, no Pulumi CLI, no Docker needed)
 	@$(BIN)/python -m pytest
+
+# Docker where `docker info` works, else Debian's podman (installed as root when missing) with a
+# base image made from Debian's packages; see infra/imagetest.py.
+image-test: venv ## Build app/ and the iris example for real, run them as each target does (first run: minutes)
+	@$(BIN)/python -m infra.imagetest $(ARGS)
 
 lint: venv ## Lint and check formatting
 	@$(BIN)/ruff check .

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MAKEFILE = (ROOT / "Makefile").read_text()
 # The targets that run the project's Python (or its tools) from the virtualenv.
-VENV_TARGETS = ("test", "lint", "format", "serve", "smoke", "estimate", "bench")
+VENV_TARGETS = ("test", "image-test", "lint", "format", "serve", "smoke", "estimate", "bench")
 
 
 def make(*args: str, venv: str) -> subprocess.CompletedProcess:
