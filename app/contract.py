@@ -18,12 +18,16 @@ already does it:
 * **a version**: ``__version__``, sent with every answer as ``X-Model-Version`` and written in
   every access log line. Without it, the version is ``sha256:`` and the first 12 hex digits of
   the module's source, so an answer still says which code gave it.
+* **a batch form**: ``@app.batch(max_batch_size=..., max_wait_ms=...)`` on
+  ``predict(msgs: list[Item]) -> list[Answer]``. The input schema is then ``Item`` (each request
+  sends one) and the output schema ``Answer``; the runner gathers requests into the list.
 
 Nothing here imports the model's own libraries: the module is imported by ``load_spec``.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import hashlib
 import importlib
 import inspect
@@ -116,6 +120,8 @@ class ModelSpec:
             a model that awaits, e.g. another service), not in the model thread.
         load_takes_path: ``load`` takes one argument: the weights file's path (``MODEL_PATH``,
             or None when it is not set).
+        max_batch_size: With ``@batch``, the most inputs per call; 0: ``predict`` takes one.
+        max_wait_ms: With ``@batch``, the most a request waits for others to join it.
     """
 
     name: str
@@ -131,6 +137,13 @@ class ModelSpec:
     example: Any = NO_EXAMPLE
     is_async: bool = False
     load_takes_path: bool = False
+    max_batch_size: int = 0
+    max_wait_ms: float = 0.0
+
+    @property
+    def batched(self) -> bool:
+        """``predict`` takes a list of inputs (``@batch``)."""
+        return self.max_batch_size > 0
 
     def validate(self, value: Any, from_query: bool = False) -> Any:
         """``msg`` as ``predict`` gets it; raises ``pydantic.ValidationError`` if it breaks the
@@ -236,6 +249,15 @@ def inspect_module(module: ModuleType) -> ModelSpec:
     first = parameters[0].name if parameters else None
     input_type = hints.get(first, Any) if first else Any
     output_type = hints.get("return", Any)
+    max_batch_size, max_wait_ms = getattr(predict, "__batch__", (0, 0.0))
+    if max_batch_size:
+        if inspect.iscoroutinefunction(predict):
+            raise ModelError(
+                f"{where}: @batch takes a plain def predict(msgs); an async def predict runs "
+                "on the event loop, one request at a time, and cannot be batched"
+            )
+        input_type = _element(where, "msgs", input_type)
+        output_type = _element(where, "return", output_type)
 
     input_adapter = None if _is_any(input_type) else _adapter(where, "msg", input_type)
     output_adapter = None if _is_any(output_type) else _adapter(where, "return", output_type)
@@ -256,6 +278,8 @@ def inspect_module(module: ModuleType) -> ModelSpec:
         output=None if _is_json_value(output_type) else output_adapter,
         is_async=inspect.iscoroutinefunction(predict),
         load_takes_path=load_takes_path,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
         query_is_text=input_adapter is None or _accepts_text(input_adapter),
         input_schema=input_schema,
         output_schema=output_schema,
@@ -271,6 +295,22 @@ def describe_errors(error: pydantic.ValidationError, root: str = "msg") -> str:
         loc = ".".join(str(part) for part in (root, *err["loc"]))
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
+
+
+def _element(where: str, what: str, annotation: Any) -> Any:
+    """The element type of a batch's ``list[X]`` annotation (``Any`` when there is none)."""
+    if _is_any(annotation):
+        return Any
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (list, collections.abc.Sequence) and len(args) == 1:
+        return args[0]
+    if origin is None and annotation in (list, collections.abc.Sequence):
+        return Any
+    raise ModelError(
+        f"{where}: a @batch predict takes and returns lists: annotate its {what} as list[...] "
+        f"(the type of one item), not {annotation!r}"
+    )
 
 
 def _takes_one_positional(parameters: list[inspect.Parameter]) -> bool:

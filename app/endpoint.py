@@ -40,7 +40,14 @@ import pydantic
 
 from app import InputError
 from app.contract import ModelSpec, UnsafeNumberError, describe_errors, loads_strict
-from app.runner import ModelTimeoutError, NotReadyError, OverloadedError, Runner
+from app.runner import (
+    BatchFailedError,
+    ClientGoneError,
+    ModelTimeoutError,
+    NotReadyError,
+    OverloadedError,
+    Runner,
+)
 
 JSON = "application/json"
 
@@ -50,6 +57,10 @@ ALLOWED = {
     "/readyz": ("GET", "HEAD"),
     "/openapi.json": ("GET", "HEAD"),
 }
+
+CLIENT_CLOSED = 499
+"""The status logged for a client that left before its answer (nginx's "client closed request");
+no client ever receives it."""
 
 RETRY_AFTER_SECONDS = 1
 """What a 503 tells a client to wait; a load balancer's retry or a client's backoff takes over."""
@@ -177,8 +188,13 @@ class Endpoint:
             raise HTTPError(422, describe_errors(e)) from None
         except UnsafeNumberError as e:
             raise HTTPError(400, f"msg is not valid JSON for this model: {e}") from None
+        # Watch for the client leaving while it waits: a request whose client has gone is
+        # dropped from the queue, and logged as 499 rather than 200.
+        watch = proto.client_disconnect()
         try:
-            answer, model_seconds = await self.runner.predict(value)
+            answer, model_seconds = await self.runner.predict(value, watch)
+        except ClientGoneError as e:
+            raise HTTPError(CLIENT_CLOSED, str(e)) from None
         except NotReadyError as e:
             raise HTTPError(503, str(e), _RETRY) from None
         except OverloadedError as e:
@@ -191,11 +207,24 @@ class Endpoint:
             raise HTTPError(422, str(e) or "the model refused this input") from None
         except pydantic.ValidationError as e:  # the model validated part of msg itself
             raise HTTPError(422, describe_errors(e)) from None
+        except BatchFailedError as e:
+            if e.first:  # one log for the whole batch
+                _log_exception(f"the model failed on a batch of {e.size}", e.error)
+            raise HTTPError(
+                500,
+                "the model failed on the batch this input was in; the server log has the details",
+            ) from None
         except BaseException as e:
             _log_exception(f"the model failed on {scope.method} /predict", e)
             raise HTTPError(
                 500, "the model failed on this input; the server log has the details"
             ) from None
+        finally:
+            if not watch.done():
+                watch.cancel()  # stop watching: the connection may carry more requests
+        if watch.done() and not watch.cancelled():
+            # The client left while the model ran: the answer has no one to go to.
+            raise HTTPError(CLIENT_CLOSED, "the client left before its answer was ready")
         try:
             body = self._encode({"response": self.spec.serialise(answer), "success": True})
             return body.encode(), model_seconds

@@ -18,6 +18,7 @@ Metrics (base units, Prometheus naming):
   own are counted as ``path="other"``, so a scanner cannot make a label per URL);
 * ``http_request_duration_seconds{path}``: time from the request to the answer (histogram);
 * ``model_inference_duration_seconds``: the model's own time per prediction (histogram);
+* ``model_batch_size``: the inputs per call to a ``@batch`` model (histogram);
 * ``model_load_duration_seconds``: the longest load of the live workers;
 * ``http_requests_in_flight``, ``model_queue_waiting``: now, across live workers;
 * ``model_queue_rejected_total``: requests refused with 503 because the queue was full;
@@ -58,6 +59,9 @@ REQUEST_BUCKETS = (
 
 MODEL_BUCKETS = REQUEST_BUCKETS
 
+BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0)
+"""Batch size bucket bounds: powers of two up to MAX_BATCH_SIZE's limit."""
+
 FLUSH_SECONDS = 1.0
 
 
@@ -86,6 +90,7 @@ class WorkerMetrics:
         self.requests: dict[tuple[str, str, int], int] = {}
         self.latency: dict[str, Histogram] = {}
         self.model = Histogram(MODEL_BUCKETS)
+        self.batch = Histogram(BATCH_BUCKETS)
         self.rejected = 0
         self.in_flight = 0
         self.waiting = 0
@@ -129,6 +134,7 @@ class WorkerMetrics:
             "requests": [[*key, n] for key, n in self.requests.items()],
             "latency": {p: [h.counts, h.sum] for p, h in self.latency.items()},
             "model": [self.model.counts, self.model.sum],
+            "batch": [self.batch.counts, self.batch.sum],
             "rejected": self.rejected,
             "in_flight": self.in_flight,
             "waiting": self.waiting,
@@ -163,6 +169,8 @@ class Collector:
         latency: dict[str, tuple[list[int], float]] = {}
         model_counts = [0] * (len(MODEL_BUCKETS) + 1)
         model_sum = 0.0
+        batch_counts = [0] * (len(BATCH_BUCKETS) + 1)
+        batch_sum = 0.0
         rejected = in_flight = waiting = 0
         load = 0.0
         models: set[tuple[str, str]] = set()
@@ -179,6 +187,9 @@ class Collector:
                 )
             model_counts = [a + b for a, b in zip(model_counts, state["model"][0], strict=True)]
             model_sum += state["model"][1]
+            if "batch" in state:
+                batch_counts = [a + b for a, b in zip(batch_counts, state["batch"][0], strict=True)]
+                batch_sum += state["batch"][1]
             rejected += state["rejected"]
             if live:
                 in_flight += state["in_flight"]
@@ -204,6 +215,11 @@ class Collector:
             "model_inference_duration_seconds", "The model's own time per prediction."
         )
         family.add_metric([], _cumulative(MODEL_BUCKETS, model_counts), model_sum)
+        yield family
+        family = HistogramMetricFamily(
+            "model_batch_size", "Inputs per call to the model (1 when it takes one)."
+        )
+        family.add_metric([], _cumulative(BATCH_BUCKETS, batch_counts), batch_sum)
         yield family
         yield CounterMetricFamily(
             "model_queue_rejected", "Requests refused with 503: the queue was full.", rejected

@@ -14,6 +14,14 @@
   in the queue never counts. A prediction that overruns it cannot be stopped (Python cannot
   cancel a thread), so the worker answers 504 to it, 503 to the requests queued behind it,
   reports unready and exits; granian starts a new worker in its place.
+* A model declared with ``@batch`` gets batches: while it runs, requests gather in the queue;
+  when it is free the lane takes up to ``max_batch_size`` of them at once, waiting at most
+  ``max_wait_ms`` after the oldest one arrived for more to join (so a lone request waits that
+  long at most, and requests that gathered while the model ran go at once). A batch's answers
+  go back one per request; an exception fails that batch's requests only. The queue's bounds
+  count requests, and its time bound uses the model's time per item.
+* A request whose client has gone before its prediction starts is dropped from the queue: the
+  endpoint cancels its future, and the lane never hands it to the model.
 * With ``MODEL_PATH`` set, the weights file is checked (readable, and its SHA-256 when
   ``MODEL_SHA256`` is given) before ``load`` runs, and ``load(path)`` receives its path. A file
   that is missing or differs leaves the worker unready, saying why in ``/readyz`` and the log.
@@ -37,6 +45,9 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import pydantic
+
+from app import InputError
 from app.contract import ModelSpec
 
 LOADING, READY, FAILED, RESTARTING = "loading", "ready", "failed", "restarting"
@@ -65,6 +76,26 @@ class ModelTimeoutError(Exception):
     """The prediction ran longer than ``TIMEOUT``."""
 
 
+class ClientGoneError(Exception):
+    """The client disconnected before its answer was ready (logged as 499)."""
+
+
+class BatchFailedError(Exception):
+    """The batch this request was part of failed: ``error`` is what the model raised (or what
+    broke the contract), ``size`` the batch's size. ``first`` is set on one request of the
+    batch, the one that logs the error, so a batch of 32 logs one traceback, not 32."""
+
+    def __init__(self, error: BaseException, size: int, first: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.size = size
+        self.first = first
+
+
+class BatchLengthError(Exception):
+    """A ``@batch`` predict returned a number of answers other than its number of inputs."""
+
+
 class Runner:
     """The model thread and its bounded queue, for one worker.
 
@@ -80,6 +111,8 @@ class Runner:
             sends a request to a replica where a worker still loading would answer 503.
         workers: How many workers the server runs.
         exit: Ends the worker after an overrun (tests replace it).
+        max_batch_size: ``MAX_BATCH_SIZE``: overrides the ``@batch`` declaration's value.
+        max_wait_ms: ``MAX_BATCH_WAIT_MS``: overrides the ``@batch`` declaration's value.
     """
 
     def __init__(
@@ -92,8 +125,14 @@ class Runner:
         ready_workers: Any = None,
         workers: int = 1,
         exit: Callable[[int], Any] = os._exit,
+        max_batch_size: int | None = None,
+        max_wait_ms: float | None = None,
     ) -> None:
         self.spec = spec
+        # 0: predict takes one input. The environment's values override the declaration's.
+        self.max_batch_size = (max_batch_size or spec.max_batch_size) if spec.batched else 0
+        wait_ms = spec.max_wait_ms if max_wait_ms is None else max_wait_ms
+        self.max_wait = wait_ms / 1000 if spec.batched else 0.0
         self.timeout = timeout
         self.max_queue = max_queue
         self.model_path = model_path
@@ -106,18 +145,23 @@ class Runner:
         self.problem = "the model is loading"
         self.load_seconds: float | None = None
         self.pending = 0  # running + waiting
-        self.pace = 0.0  # seconds per prediction, a moving average of the recent ones
+        self.pace = 0.0  # seconds per item, a moving average of the recent ones
         self.running_since: float | None = None  # set by the lane while predict runs
+        self.running: tuple[asyncio.Future[Any], ...] = ()  # the batch predict runs on
         # Pending predictions in arrival order: the first one is the one running.
         self._futures: dict[asyncio.Future[Any], None] = {}
-        self._overran: asyncio.Future[Any] | None = None
+        self._overran: set[asyncio.Future[Any]] = set()
+        self._gone: set[asyncio.Future[Any]] = set()  # cancelled: their clients left
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._answers: collections.deque[tuple[asyncio.Future[Any], bool, Any, float]] = (
+        # (future, ok, answer or error, the model's seconds, the batch's size on its first
+        # request and 0 on the others)
+        self._answers: collections.deque[tuple[asyncio.Future[Any], bool, Any, float, int]] = (
             collections.deque()
         )
         self.observe: Callable[[float], Any] | None = None  # the model's time, per prediction
+        self.observe_batch: Callable[[int], Any] | None = None  # each batch's size
         self._wake_lock = threading.Lock()
         self._wake_pending = False
 
@@ -231,27 +275,103 @@ class Runner:
         # In the model thread. Every exception, SystemExit and KeyboardInterrupt included, is
         # handed back as a value: none may end the thread or reach the event loop as itself.
         self._load()
+        if self.max_batch_size:
+            self._batch_lane()
+            return
         get, answers, predict = self._requests.get, self._answers, self.spec.predict
         while True:
             item = get()
             if item is _STOP:
                 return
-            future, value = item
-            if future.cancelled():  # answered already (the worker is restarting)
+            future, value, _ = item
+            if future.cancelled():  # answered already (the worker is restarting), or gone
                 continue
+            self.running = (future,)
             self.running_since = started = time.monotonic()
             try:
-                answer = (future, True, predict(value), time.monotonic() - started)
+                answer = (future, True, predict(value), time.monotonic() - started, 1)
             except BaseException as e:
-                answer = (future, False, e, time.monotonic() - started)
+                answer = (future, False, e, time.monotonic() - started, 1)
             self.running_since = None
             answers.append(answer)
-            with self._wake_lock:
-                if self._wake_pending:
-                    continue  # the loop has a drain scheduled; it will take this answer too
-                self._wake_pending = True
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._drain)
+            self._wake()
+
+    def _wake(self) -> None:
+        """Have the event loop drain the answers, unless a drain is already scheduled."""
+        with self._wake_lock:
+            if self._wake_pending:
+                return  # the loop has a drain scheduled; it will take these answers too
+            self._wake_pending = True
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._drain)
+
+    def _batch_lane(self) -> None:
+        # In the model thread, for a @batch predict. A request's future that is cancelled
+        # (its client left, or the worker is restarting) is never handed to the model.
+        get, answers, predict = self._requests.get, self._answers, self.spec.predict
+        size, wait, name = self.max_batch_size, self.max_wait, self.spec.name
+        while True:
+            item = get()
+            if item is _STOP:
+                return
+            if item[0].cancelled():
+                continue
+            batch = [item]
+            # The wait counts from the oldest request's arrival: requests that gathered while
+            # the model ran have waited already, and go at once.
+            deadline = item[2] + wait
+            while len(batch) < size:
+                try:
+                    item = get(False)
+                except queue.Empty:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = get(True, remaining)
+                    except queue.Empty:
+                        break
+                if item is _STOP:
+                    return
+                if not item[0].cancelled():
+                    batch.append(item)
+            futures = tuple(it[0] for it in batch)
+            values = [it[1] for it in batch]
+            n = len(batch)
+            self.running = futures
+            self.running_since = started = time.monotonic()
+            try:
+                results = predict(values)
+                try:
+                    got = len(results)
+                except TypeError:
+                    got = None
+                if got != n:
+                    raise BatchLengthError(
+                        f"{name}.predict returned "
+                        + (f"{got} answers" if got is not None else type(results).__name__)
+                        + f" for a batch of {n} input{'s' if n != 1 else ''}: a @batch "
+                        "predict must return a list with one answer per input, in order"
+                    )
+                outcome = [
+                    (f, not isinstance(r, BaseException), r)
+                    for f, r in zip(futures, results, strict=True)
+                ]
+            except (InputError, pydantic.ValidationError) as e:  # the client's, not the model's
+                outcome = [(f, False, e) for f in futures]
+            except BatchLengthError as e:  # one line says it all: no traceback of ours
+                _log(f"[ERROR] {e}; answering 500 to the batch")
+                outcome = [(f, False, BatchFailedError(e, n, False)) for f in futures]
+            except BaseException as e:
+                outcome = [
+                    (f, False, BatchFailedError(e, n, i == 0)) for i, f in enumerate(futures)
+                ]
+            seconds = time.monotonic() - started
+            self.running_since = None
+            self.running = ()
+            for i, (future, ok, result) in enumerate(outcome):
+                answers.append((future, ok, result, seconds, 0 if i else n))
+            self._wake()
 
     def _drain(self) -> None:
         # On the event loop: every answer the lane has produced since the last drain.
@@ -259,28 +379,39 @@ class Runner:
             self._wake_pending = False
         answers, observe = self._answers, self.observe
         while answers:
-            future, ok, result, seconds = answers.popleft()
-            self._learn_pace(seconds)
-            if observe is not None:
-                observe(seconds)
+            future, ok, result, seconds, size = answers.popleft()
+            if size:  # once per batch: its first request carries its size
+                self._learn_pace(seconds / size)
+                if observe is not None:
+                    observe(seconds)
+                if self.observe_batch is not None:
+                    self.observe_batch(size)
             if not future.done():
                 future.set_result((ok, result, seconds))
 
     # --- predictions ----------------------------------------------------------------------------
 
-    async def predict(self, value: Any) -> tuple[Any, float]:
+    async def predict(self, value: Any, disconnect: Any = None) -> tuple[Any, float]:
         """Run the model on ``value``, after the requests ahead of it; return its answer and
         the seconds the model itself took.
+
+        Args:
+            value: The validated input.
+            disconnect: An awaitable future (granian's ``client_disconnect()``) that completes
+                when the client leaves: a request still queued then is dropped unrun.
 
         Raises:
             NotReadyError: The model is not loaded, or the worker is restarting.
             OverloadedError: The queue is full.
             ModelTimeoutError: The prediction overran ``timeout``.
+            ClientGoneError: The client left before the answer was ready.
+            BatchFailedError: The batch this request was in failed.
             BaseException: Whatever the model raised.
         """
         if self.state != READY:
             raise NotReadyError(self.problem)
-        if self.pending > self.max_queue:
+        # Waiting: the requests pending less the one (or the batch) the model runs.
+        if self.pending - max(1, len(self.running)) >= self.max_queue:
             raise OverloadedError(
                 f"the model is busy and {self.max_queue} requests already wait "
                 f"(MAX_QUEUE={self.max_queue}); retry shortly"
@@ -300,18 +431,23 @@ class Runner:
         assert self._loop is not None
         future = self._loop.create_future()
         self._futures[future] = None
-        self._requests.put((future, value))
+        self._requests.put((future, value, time.monotonic()))
+        if disconnect is not None:
+            disconnect.add_done_callback(lambda watch: self._leave(future, watch))
         try:
             ok, result, seconds = await future
         except asyncio.CancelledError:
-            if future is self._overran:
+            if future in self._overran:
                 raise ModelTimeoutError(self.problem) from None
             if self.state == RESTARTING:
                 raise NotReadyError(self.problem) from None
+            if future in self._gone:
+                raise ClientGoneError("the client left before its answer was ready") from None
             raise
         finally:
             self.pending -= 1
             self._futures.pop(future, None)
+            self._gone.discard(future)
         if not ok:
             raise result
         return result, seconds
@@ -336,6 +472,13 @@ class Runner:
         finally:
             self.pending -= 1
 
+    def _leave(self, future: asyncio.Future[Any], watch: Any) -> None:
+        """The client of ``future`` disconnected: the lane skips it if it has not started."""
+        if watch.cancelled() or future.done():
+            return  # the watch was stopped after the answer (granian calls back on cancel too)
+        self._gone.add(future)
+        future.cancel()
+
     def _learn_pace(self, seconds: float) -> None:
         # The first prediction sets the pace; then a moving average follows the model's time.
         self.pace = seconds if not self.pace else self.pace + PACE_WEIGHT * (seconds - self.pace)
@@ -358,7 +501,7 @@ class Runner:
             "it; this worker exits and granian starts a new one"
         )
         futures = list(self._futures)
-        self._overran = futures[0] if futures else None
+        self._overran = set(self.running)
         for future in futures:
             future.cancel()
         assert self._loop is not None

@@ -16,6 +16,10 @@ TIMEOUT             30                  seconds one prediction may run (the mode
 MAX_QUEUE           128                 requests that may wait for the model in each worker,
                                         and no more than TIMEOUT seconds of work at the
                                         model's recent pace; more get 503 with Retry-After
+MAX_BATCH_SIZE      (the model's)       with ``@batch``: the most requests per call to
+                                        ``predict`` (1-4096), over the declared value
+MAX_BATCH_WAIT_MS   (the model's)       with ``@batch``: the most milliseconds a request
+                                        waits for others to join its batch (0-10000)
 BODY_TIMEOUT        15                  seconds a client has to send a request body (408)
 KEEPALIVE_TIMEOUT   75                  seconds an idle connection is kept open, and the
                                         limit for a client to send its request headers:
@@ -38,6 +42,8 @@ LOG_FORMAT          text                ``text`` or ``json`` (one JSON object pe
 CLOUDWATCH_EMF_*    (none: off)         ``_NAMESPACE`` and ``_SERVICE``: each prediction's
                                         JSON line also carries the model's time in
                                         CloudWatch's embedded metric format (implies json)
+OMP_NUM_THREADS...  CPUs / workers      the math libraries' threads per worker, unless set
+                                        (see ``thread_defaults``)
 LOG_LEVEL           info                debug, info, warning, error or critical (the
                                         server's own messages, on stderr)
 ==================  ==================  =====================================================
@@ -76,6 +82,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
+from app import MAX_BATCH_SIZE_LIMIT, MAX_WAIT_MS_LIMIT
 from app.accesslog import AccessLog
 
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
@@ -158,6 +165,8 @@ class Settings:
     log_format: str = "text"
     emf: tuple[str, str] | None = None
     log_level: str = "info"
+    max_batch_size: int | None = None
+    max_batch_wait_ms: int | None = None
 
     @property
     def bind(self) -> str:
@@ -251,6 +260,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"LOG_FORMAT={env['LOG_FORMAT']!r} is not allowed: use one of {', '.join(LOG_FORMATS)}"
         )
+    batch_size = integer("MAX_BATCH_SIZE", 0, 1, MAX_BATCH_SIZE_LIMIT) or None
+    batch_wait = integer("MAX_BATCH_WAIT_MS", -1, 0, MAX_WAIT_MS_LIMIT)
     return Settings(
         host=host,
         port=port,
@@ -269,6 +280,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format="json" if emf else log_format,
         emf=emf,
         log_level=log_level,
+        max_batch_size=batch_size,
+        max_batch_wait_ms=None if batch_wait < 0 else batch_wait,
     )
 
 
@@ -331,6 +344,59 @@ def default_workers(cpus: float | None = None) -> int:
     if cpus is None:
         cpus = available_cpus()
     return max(MIN_DEFAULT_WORKERS, min(math.ceil(cpus), MAX_DEFAULT_WORKERS))
+
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",  # OpenMP: torch's intra-op pool, scikit-learn, ONNX Runtime, ...
+    "MKL_NUM_THREADS",  # Intel MKL (NumPy/torch builds that link it)
+    "OPENBLAS_NUM_THREADS",  # OpenBLAS (NumPy's and SciPy's wheels)
+    "VECLIB_MAXIMUM_THREADS",  # Apple Accelerate
+    "NUMEXPR_NUM_THREADS",  # numexpr (pandas)
+    "RAYON_NUM_THREADS",  # Rust's rayon: Hugging Face tokenizers, polars
+)
+"""Thread-pool sizes the math libraries read from the environment as they are imported."""
+
+
+def thread_defaults(workers: int, cpus: float | None = None) -> dict[str, str]:
+    """The thread-pool variables for ``workers`` workers sharing ``cpus``: CPUs / workers each.
+
+    Every worker runs its model in one thread; a library that starts a pool of its own per
+    worker (torch starts one thread per core by default) puts more busy threads than CPUs on
+    the container, and they slow each other down (README, "Sizing memory and workers").
+
+    Args:
+        workers: The server's workers.
+        cpus: The CPUs the container may use; ``available_cpus()`` if not given.
+
+    Returns:
+        Each of ``THREAD_VARIABLES``, and ``TOKENIZERS_PARALLELISM`` (``false`` with one thread
+        per worker), as they would be set; at least 1 thread each.
+    """
+    if cpus is None:
+        cpus = available_cpus()
+    threads = max(1, math.floor(cpus / workers))
+    values = dict.fromkeys(THREAD_VARIABLES, str(threads))
+    values["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
+    return values
+
+
+def set_thread_defaults(workers: int, environ: Any = None) -> dict[str, str]:
+    """Set ``thread_defaults(workers)`` in ``environ`` (``os.environ``), except the variables
+    the user has set, and log once what was chosen. Returns what was set."""
+    env = os.environ if environ is None else environ
+    cpus = available_cpus()
+    chosen = {k: v for k, v in thread_defaults(workers, cpus).items() if k not in env}
+    kept = [f"{k}={env[k]}" for k in (*THREAD_VARIABLES, "TOKENIZERS_PARALLELISM") if k in env]
+    env.update(chosen)
+    threads = chosen.get("OMP_NUM_THREADS", env.get("OMP_NUM_THREADS"))
+    print(
+        f"python -m app: {workers} workers on {cpus:g} CPUs: the math libraries' threads per "
+        f"worker: {threads} (OMP_NUM_THREADS, MKL, OpenBLAS, torch, tokenizers...)"
+        + (f"; kept as you set them: {', '.join(kept)}" if kept else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    return chosen
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
@@ -416,6 +482,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as e:
         print(f"python -m app: {e}", file=sys.stderr)
         return 2
+    # Before any worker imports the model: the math libraries read these as they load.
+    set_thread_defaults(settings.workers)
     # The runtime's own modules (pydantic with them) are imported once, here, before granian forks
     # its workers: each worker starts with them in memory, shared copy-on-write, instead of
     # importing them again at the same time on the same CPUs. The user's model is not imported
@@ -494,13 +562,31 @@ def build_endpoint(
         model_sha256=settings.model_sha256,
         ready_workers=ready_workers,
         workers=settings.workers,
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_batch_wait_ms,
     )
+    if runner.max_batch_size:
+        print(
+            f"[{os.getpid()}] [INFO] {spec.name}.predict takes batches of up to "
+            f"{runner.max_batch_size}, waiting up to {runner.max_wait * 1000:g} ms for them to "
+            "fill",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif settings.max_batch_size is not None or settings.max_batch_wait_ms is not None:
+        print(
+            f"[{os.getpid()}] [WARNING] MAX_BATCH_SIZE and MAX_BATCH_WAIT_MS are ignored: "
+            f"{spec.name}.predict takes one input (declare @batch to take lists)",
+            file=sys.stderr,
+            flush=True,
+        )
     metrics = None
     if metrics_folder is not None:
         from app.metrics import WorkerMetrics
 
         metrics = WorkerMetrics(metrics_folder, spec.version, spec.name)
         runner.observe = metrics.model.observe
+        runner.observe_batch = metrics.batch.observe
     endpoint = Endpoint(
         spec,
         runner,
