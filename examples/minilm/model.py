@@ -7,7 +7,7 @@ gives a list of them, in order. Concurrent requests are embedded together (``@ba
 
     curl -s localhost:8080/predict -H 'Content-Type: application/json' \\
       -d '{"msg": "A man is eating food."}'
-    {"response": [-0.0348, 0.0185, ...], "success": true}
+    {"response": [0.033241577446460724, 0.004406017251312733, ...], "success": true}
 """
 
 from __future__ import annotations
