@@ -13,6 +13,9 @@ already uses:
 * ``Field(examples=[...])`` (or a BaseModel's ``json_schema_extra={"examples": [...]}``) gives
   the example input that the docs, ``make test``'s template test and ``make smoke`` send.
 * ``__version__`` is sent with every answer as ``X-Model-Version`` and logged with every request.
+* ``@app.batch(max_batch_size=32, max_wait_ms=10)`` on ``predict(msgs: list[Item]) ->
+  list[Answer]``: each request still sends one ``Item``; the server gathers the requests that
+  arrive together into one call, and each gets its own answer (``help(app.batch)``).
 
 To refuse an input, ``raise app.InputError("why")``: the client gets a 422 with that message. Any
 other exception is a JSON 500; its traceback goes to the server log, never to the client.

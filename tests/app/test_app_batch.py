@@ -78,13 +78,13 @@ def test_a_lone_request_waits_at_most_the_maximum_wait(start_server, tmp_path):
         started = time.perf_counter()
         assert _get(srv, "lone").status == 200
         timings.append(time.perf_counter() - started)
-    assert min(timings) >= 0.3 and max(timings) < 0.3 + 0.15, timings
+    assert min(timings) >= 0.3 and max(timings) < 0.3 + 0.25, timings  # not 2 waits
 
     fast, _ = _start(start_server, tmp_path, BATCH_SECONDS="0", MAX_BATCH_WAIT_MS="0")
     _get(fast, "warm")
     started = time.perf_counter()
     assert _get(fast, "lone").status == 200
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 0.2  # no wait at all
 
 
 def test_requests_that_gathered_while_the_model_ran_go_at_once(start_server, tmp_path):
@@ -284,6 +284,22 @@ def test_a_client_that_leaves_while_its_prediction_runs_is_logged_499(start_serv
     line = next(line for line in srv.stdout.splitlines() if "msg=slow" in line)
     assert 'HTTP/1.1" 499 ' in line, line
     assert _batches(log) == [["slow"], ["after"]]
+
+
+def test_a_failed_batch_is_logged_even_when_its_first_client_has_left(start_server, tmp_path):
+    # One batch ['slow', 'raise']: it runs 2 s, then raises. The client of 'slow' leaves after
+    # 0.5 s; the traceback is still logged, once, by the request still there.
+    srv, log = _start(start_server, tmp_path)
+    leaver = threading.Thread(target=_leave_after, args=(srv, "slow", 0.5))
+    leaver.start()
+    time.sleep(0.02)
+    reply = _get(srv, "raise")
+    leaver.join()
+    assert reply.status == 500
+    assert _batches(log) == [["slow", "raise"]]
+    assert srv.stderr.count("ValueError: this batch had 'raise' in it") == 1
+    time.sleep(0.2)
+    assert 'msg=slow HTTP/1.1" 499 ' in srv.stdout
 
 
 def test_a_keep_alive_connection_serves_requests_after_the_watch_ends(start_server, tmp_path):
