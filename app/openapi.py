@@ -31,7 +31,7 @@ def document(spec: ModelSpec) -> dict[str, Any]:
     }
     if spec.query_is_text:
         # A query string carries text: the schema's own when it is a string schema.
-        text = spec.input_schema if spec.input_schema.get("type") == "string" else {}
+        text = _string_schema(spec.input_schema)
         query_param: dict[str, Any] = {"schema": {"type": "string", **text}}
     else:
         # A structured msg in a query string is JSON-encoded: ?msg=[5.1,3.5,1.4,0.2]
@@ -154,6 +154,17 @@ _WHY = {
     503: "The model is not loaded yet, or the queue is full: retry after Retry-After.",
     504: "The model ran longer than TIMEOUT.",
 }
+
+
+def _string_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """What a query string's text must meet: the input schema when it is a string schema, or its
+    string branch (``str | list[str]``: the query's text is validated as the string), else {}."""
+    if schema.get("type") == "string":
+        return schema
+    for branch in schema.get("oneOf", schema.get("anyOf", [])):
+        if branch.get("type") == "string":
+            return branch
+    return {}
 
 
 def _version_header() -> dict[str, Any]:

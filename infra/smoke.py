@@ -14,8 +14,9 @@ shows. The checks, in order:
   example from the document (`requestBody`'s `examples[0].msg`). `GET /predict?msg=...` is
   checked too when the document says how the input goes in a query string: the parameter's
   `example` for a text input, the JSON-encoded input for a structured one (`?msg=[1,2,3]`).
-  Without an input (no `--input`, no example in the document), predictions are not checked, and
-  the smoke says so;
+  Without an example, the input is made from the document's schema for `msg` (its smallest
+  valid value: see `schema_instance`); when none can be made (a model that takes any JSON), the
+  prediction check fails, saying how to declare an example;
 * when the answer to that input is the input itself, the model is taken for an echo (the shipped
   stand-in), and if it takes any text, a non-ASCII message with a space and an ampersand must
   come back unchanged by GET and POST: that catches a proxy or client that mangles encodings.
@@ -71,8 +72,11 @@ BACKOFF_MAX = 5.0
 # No answer, a 5xx (a load balancer with no healthy target yet, a model still loading) or a 429
 # may pass later and is retried until the timeout. A wrong answer from a running endpoint will
 # not fix itself: it gets this many attempts (a rollout may still be replacing an old version)
-# and then fails.
+# and then fails. So does the runtime's own final word: a 500 (the model failed on the input)
+# or a 503 saying the model failed to load.
 WRONG_ANSWER_ATTEMPTS = 3
+# How /readyz and /predict word a failed load (app/runner.py): final, not retried for minutes.
+LOAD_FAILED_WORDS = ("failed to load", "refusing to load", "cannot be read")
 # How much of an answer is read, and shown when it is wrong or in a check's name.
 MAX_BODY_BYTES = 64 * 1024
 EXCERPT_CHARS = 200
@@ -363,31 +367,116 @@ def choose_inputs(document: Any, given: Given | None) -> Inputs | str:
             "no OpenAPI document to read the model's example input from, and no --input: "
             "predictions are not checked"
         )
-    examples = _path(
-        document,
-        "paths",
-        "/predict",
-        "post",
-        "requestBody",
-        "content",
-        "application/json",
-        "schema",
-        "examples",
-    )
+    examples = _path(document, *_BODY_SCHEMA, "examples")
     example = _path(examples, 0)
+    value, source = _path(example, "msg"), "the model's example"
     if not (isinstance(example, dict) and "msg" in example):
-        return (
-            "the endpoint's /openapi.json gives no example input and no --input was given: "
-            "predictions are not checked. Give an input with --input JSON (e.g. --input '\"Hi\"'), "
-            "or declare the model's example in app/model.py (Field(examples=[...]))"
-        )
-    value, source = example["msg"], "the model's example"
+        msg_schema = _path(document, *_BODY_SCHEMA, "properties", "msg")
+        made = schema_instance(msg_schema, _path(document, "components", "schemas") or {})
+        if made is NO_INSTANCE:
+            return (
+                "the model declares no example input, and none can be made from its schema "
+                f"{_shorten(_dumps(msg_schema))}: declare one in app/model.py "
+                "(Field(examples=[...]) on predict's msg) or give --input JSON"
+            )
+        value, source = made, "made from the model's schema: it declares no example"
     if query_is_json:
         return Inputs(value, source, _compact(value), None, takes_text)
-    query_example = _path(param, "example")
+    query_example = _path(param, "example") if source == "the model's example" else value
     if isinstance(query_example, str):
         return Inputs(value, source, query_example, None, takes_text)
     return Inputs(value, source, None, "the document gives no query example for msg", takes_text)
+
+
+_BODY_SCHEMA = ("paths", "/predict", "post", "requestBody", "content", "application/json", "schema")
+
+NO_INSTANCE: Any = object()
+"""`schema_instance`'s answer when it cannot make one."""
+
+_REF = "#/components/schemas/"
+_FORMATS = {
+    "date": "2024-01-01",
+    "date-time": "2024-01-01T00:00:00Z",
+    "time": "00:00:00Z",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "email": "someone@example.com",
+    "uri": "https://example.com/",
+}
+
+
+def schema_instance(schema: Any, components: Mapping[str, Any], depth: int = 0) -> Any:
+    """A small value that `schema` (JSON Schema, as an OpenAPI 3.1 document has it) accepts, for
+    a model that declares no example: its default or first enum value, the lower bound of a
+    number, a text of the shortest allowed length, one item of a list, an object's required
+    fields. `NO_INSTANCE` when the schema allows anything (no type: nothing says what the model
+    needs), or is beyond this (a pattern, `not`).
+    """
+    if not isinstance(schema, dict) or depth > 20 or not schema or "not" in schema:
+        return NO_INSTANCE
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        target = components.get(ref[len(_REF) :]) if ref.startswith(_REF) else None
+        return schema_instance(target, components, depth + 1)
+    for key in ("const", "default"):
+        if key in schema:
+            return schema[key]
+    for key in ("examples", "enum"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return schema[key][0]
+    branches = schema.get("oneOf") or schema.get("anyOf") or schema.get("allOf")
+    if isinstance(branches, list):
+        for branch in sorted(branches, key=lambda b: _path(b, "type") == "null"):
+            made = schema_instance(branch, components, depth + 1)
+            if made is not NO_INSTANCE:
+                return made
+        return NO_INSTANCE
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "string":
+        if "pattern" in schema:
+            return NO_INSTANCE
+        if schema.get("format") in _FORMATS:
+            return _FORMATS[schema["format"]]
+        low, high = schema.get("minLength", 1), schema.get("maxLength", 2**31)
+        return ("example" * (1 + low // 7))[: max(low, min(7, high))]
+    if kind in ("integer", "number"):
+        return _number(schema, kind == "integer")
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    if kind == "array":
+        prefix = [schema_instance(s, components, depth + 1) for s in schema.get("prefixItems", [])]
+        count = max(schema.get("minItems", 1), len(prefix))
+        count = min(count, schema.get("maxItems", count))
+        if NO_INSTANCE in prefix:
+            return NO_INSTANCE
+        item = schema_instance(schema.get("items", {}), components, depth + 1)
+        if len(prefix) < count and item is NO_INSTANCE:
+            return NO_INSTANCE
+        return (prefix + [item] * count)[:count]
+    if kind == "object":
+        fields = schema.get("properties", {})
+        made = {
+            k: schema_instance(fields.get(k), components, depth + 1)
+            for k in schema.get("required", [])
+        }
+        return NO_INSTANCE if NO_INSTANCE in made.values() else made
+    return NO_INSTANCE
+
+
+def _number(schema: Mapping[str, Any], integer: bool) -> Any:
+    """1 when the bounds allow it, else the nearest allowed value to it."""
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    step = 1 if integer else 0.5
+    value = 1 if integer else 1.0
+    if isinstance(low, (int, float)) and value <= low:
+        value = low + (step if "exclusiveMinimum" in schema and "minimum" not in schema else 0)
+    if isinstance(high, (int, float)) and value >= high:
+        value = high - (step if "exclusiveMaximum" in schema and "maximum" not in schema else 0)
+    return math.ceil(value) if integer else value
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -505,9 +594,26 @@ def fetch(
         return Answer(error=_describe_error(error, timeout), refused=_is_refused(error))
 
 
+def is_final(answer: Answer) -> bool:
+    """Whether a 5xx is the endpoint's own last word, which no retry will change: a 500 in the
+    runtime's JSON envelope (the model failed on this input), or a 503 saying the model failed
+    to load (the runtime's words for a ``load()`` that raised, or weights missing or not the
+    expected file). A load balancer's 5xx, or a model still loading, is not."""
+    data = _json(answer)
+    if not (isinstance(data, dict) and data.get("success") is False):
+        return False
+    error = str(data.get("error", ""))
+    return answer.status == 500 or (
+        answer.status == 503 and any(words in error for words in LOAD_FAILED_WORDS)
+    )
+
+
 def is_transient(answer: Answer) -> bool:
-    """Whether a failed answer may pass later: no answer yet, a 5xx, or throttling."""
-    return answer.status is None or answer.status >= 500 or answer.status == 429
+    """Whether a failed answer may pass later: no answer yet, a 5xx that is not final (see
+    `is_final`), or throttling."""
+    if answer.status is None or answer.status == 429:
+        return True
+    return answer.status >= 500 and not is_final(answer)
 
 
 class NothingListensError(Exception):
@@ -664,7 +770,13 @@ def smoke(
     results = [runner.run(check) for check in health_checks()]
     openapi = results[-1]
     inputs = choose_inputs(_json(openapi.answer) if openapi.passed else None, given)
-    if isinstance(inputs, str):
+    if isinstance(inputs, str) and openapi.passed:
+        # The document was read and says nothing to send: a model no one can check is a failure,
+        # not a pass with a note.
+        unchecked = Check("POST /predict", "POST", "/predict", None, expect_prediction)
+        print(f"  FAIL  {unchecked.name}: {inputs}", file=out)
+        results.append(Result(unchecked, inputs, 0, 0.0, Answer()))
+    elif isinstance(inputs, str):
         note(inputs)
     else:
         print(f"  input {_shorten(_dumps(inputs.value))} ({inputs.source})", file=out)

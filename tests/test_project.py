@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,90 @@ def test_readme_shows_the_refusal_exactly_as_the_program_words_it():
         load_settings(stack="dev", env={})
     shown = re.search(r"```text\nerror: (.*?)\n```", README, flags=re.S).group(1)
     assert shown == str(caught.value)
+
+
+REQUIREMENTS = [ROOT / "requirements-dev.txt", *sorted(ROOT.glob("examples/*/requirements.txt"))]
+"""Every requirements file: the tools' (which include the program's, the app's and iris's), and
+each example's, whose packages a user appends to app/requirements.txt."""
+
+
+def test_no_package_is_pinned_two_ways_across_the_requirements_files():
+    from infra.pins import clashes
+
+    assert clashes(REQUIREMENTS) == []
+
+
+def test_two_pins_of_one_package_are_named_with_both_files(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "requirements.txt").write_text("granian==2.8.7\npyyaml==6.0.4\n")
+    (tmp_path / "requirements-dev.txt").write_text(
+        "-r app/requirements.txt\npytest==9.2.0\nPyYAML==6.0.3  # the tools'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.pins", "requirements-dev.txt"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: pyyaml is pinned two ways: ==6.0.4 in app/requirements.txt:2 and ==6.0.3 in "
+        "requirements-dev.txt:3; pin one version in both files"
+    )
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "met"),
+    [("2.13.0", "2.13.0+cpu", True), ("2.13.0+cpu", "2.13.0+cu128", False), ("1.0", "1.1", False)],
+)
+def test_a_local_build_meets_its_public_version_pin(one, other, met):
+    from infra.pins import same_release
+
+    assert same_release(one, other) is met
+    assert same_release(other, one) is met
+
+
+def test_make_install_checks_the_pins_before_pip_runs(tmp_path):
+    """A fake virtualenv whose python logs its arguments and fails the pins check: pip never runs."""
+    (tmp_path / "bin").mkdir()
+    log = tmp_path / "calls"
+    fake_tool(
+        tmp_path / "bin",
+        "python",
+        f'echo "$*" >> {log}; [ "$2" = infra.pins ] && {{ echo "error: clash" >&2; exit 1; }}; exit 0',
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    done = subprocess.run(
+        ["/usr/bin/make", "install", f"VENV={tmp_path}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    assert "error: clash" in done.stderr
+    assert log.read_text().splitlines() == ["-m infra.pins requirements-dev.txt"]
+
+
+def test_the_installed_packages_are_the_pinned_ones():
+    """What `make install` (and `make install-minilm`, once run) left in the virtualenv: a model's
+    packages never moved a tool's pin (torch upgrading setuptools broke parliament's import)."""
+    from importlib import metadata
+
+    from packaging.specifiers import SpecifierSet
+
+    from infra.pins import read_pins
+
+    files = [ROOT / "requirements-dev.txt"]
+    if importlib.util.find_spec("torch"):
+        files.append(ROOT / "examples" / "minilm" / "requirements.txt")
+    wrong = []
+    for path in files:
+        for pin in read_pins(path):
+            installed = metadata.version(pin.name)
+            if installed not in SpecifierSet(f"=={pin.version}"):
+                wrong.append(f"{pin.where(ROOT)}: {pin.name}=={pin.version}, installed {installed}")
+    assert wrong == []

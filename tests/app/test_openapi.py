@@ -17,6 +17,7 @@ MODELS = [
     "tests.app.models.loading",
     "tests.app.models.plain",
     "app.model",
+    "examples.minilm.model",
 ]
 
 
@@ -48,6 +49,14 @@ def test_the_echo_takes_its_query_msg_as_a_string_with_its_example():
     query = doc["paths"]["/predict"]["get"]["parameters"][0]
     assert query["schema"] == {"type": "string"}
     assert query["example"] == "Hi"
+
+
+def test_one_text_or_a_list_takes_its_query_msg_with_the_texts_own_bounds():
+    # (the example's module imports no torch until load())
+    doc = document(load_spec("examples.minilm.model"))
+    query = doc["paths"]["/predict"]["get"]["parameters"][0]
+    assert query["schema"] == {"type": "string", "minLength": 1, "maxLength": 2000}
+    assert query["example"] == "A man is eating food."
 
 
 def test_the_server_serves_the_same_document(server):

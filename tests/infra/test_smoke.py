@@ -134,17 +134,89 @@ def test_an_input_the_model_refuses_fails_with_its_422(iris_url, fast_backoff, c
     assert "GET /predict?msg=[1,2]: status 422" in err
 
 
-def test_without_an_example_or_input_it_says_so_and_checks_the_rest(plain_url, capsys):
-    assert smoke.main([plain_url, "--timeout", "10"]) == 0
-    out = capsys.readouterr().out
-    assert (
-        "  note  the endpoint's /openapi.json gives no example input and no --input was given: "
-        "predictions are not checked. Give an input with --input JSON" in out
-    )
+def test_a_model_that_takes_any_json_without_an_example_fails_saying_how_to_declare_one(
+    plain_url, capsys
+):
+    assert smoke.main([plain_url, "--timeout", "10"]) == 1
+    out, err = capsys.readouterr()
     assert "POST /predict {" not in out
     assert out.count("  PASS  ") == 4
     assert "  PASS  GET /predict without msg -> 400 (X-Model-Version sha256:" in out
-    assert f"smoke: all 4 checks passed against {plain_url} (1 note above: not all checked)" in out
+    assert f"smoke: 1 of 5 checks failed against {plain_url}:" in err
+    assert (
+        "  - POST /predict: the model declares no example input, and none can be made from its "
+        'schema {"description": "Any JSON value; from the query string, a string."}: declare one '
+        "in app/model.py (Field(examples=[...]) on predict's msg) or give --input JSON" in err
+    )
+
+
+def test_a_model_without_an_example_is_sent_an_input_made_from_its_schema(tmp_path_factory, capsys):
+    for url in _app(tmp_path_factory, "floats"):  # predict(msg: list[float]), no example
+        assert smoke.main([url, "--timeout", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "  input [1.0] (made from the model's schema: it declares no example)\n" in out
+    assert '  PASS  POST /predict {"msg": [1.0]} -> 200 1.0' in out
+    assert "  PASS  GET /predict?msg=[1.0] -> 200 1.0" in out
+
+
+def test_a_model_that_fails_on_its_input_fails_at_once_with_the_reason(tmp_path_factory, capsys):
+    started = time.monotonic()
+    for url in _app(tmp_path_factory, "fails"):
+        assert smoke.main([url, "--timeout", "120"]) == 1
+    assert time.monotonic() - started < 30  # not the 120 s a 5xx from a balancer would get
+    err = capsys.readouterr().err
+    assert (
+        'POST /predict {"msg": "Hi"}: status 500, expected 200; body \'{"success": false, '
+        '"error": "the model failed on this input' in err
+    )
+
+
+def test_a_model_that_failed_to_load_fails_at_once_with_the_reason(tmp_path, capsys):
+    env = {"WEB_CONCURRENCY": "1", "MODEL_MODULE": "tests.app.models.loading"}
+    server = Server(tmp_path, {**env, "LOAD_FAILS": "/weights/model.bin"})
+    try:
+        server.wait_ready(path="/healthz")
+        started = time.monotonic()
+        assert smoke.main([f"http://127.0.0.1:{server.port}", "--timeout", "120"]) == 1
+        assert time.monotonic() - started < 30
+    finally:
+        server.stop()
+    err = capsys.readouterr().err
+    assert "GET /readyz: status 503, expected 200" in err
+    assert "failed to load" in err
+    assert "FileNotFoundError" in err or "/weights/model.bin" in err
+
+
+def test_a_model_still_loading_is_waited_for(tmp_path, capsys):
+    env = {"WEB_CONCURRENCY": "1", "MODEL_MODULE": "tests.app.models.loading"}
+    server = Server(tmp_path, {**env, "LOAD_SECONDS": "3"})
+    try:
+        server.wait_ready(path="/healthz")
+        assert smoke.main([f"http://127.0.0.1:{server.port}", "--timeout", "60"]) == 0
+    finally:
+        server.stop()
+    out = capsys.readouterr().out
+    assert "  wait  GET /readyz: status 503" in out
+    assert "the model is loading" in out
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "final"),
+    [
+        (500, {"success": False, "error": "the model failed on this input"}, True),
+        (503, {"success": False, "error": "the model failed to load: OSError: no file"}, True),
+        (503, {"success": False, "error": "MODEL_PATH=/m: ... refusing to load it"}, True),
+        (503, {"success": False, "error": "the model is loading"}, False),
+        (503, {"success": False, "error": "the model is busy: retry shortly"}, False),
+        (502, "<html>502 Bad Gateway</html>", False),
+        (500, "<html>Internal Server Error</html>", False),
+        (504, {"success": False, "error": "the model took longer than TIMEOUT"}, False),
+    ],
+)
+def test_only_the_runtimes_own_final_answers_are_not_retried(status, body, final):
+    answer = smoke.Answer(status=status, body=body if isinstance(body, str) else json.dumps(body))
+    assert smoke.is_final(answer) is final
+    assert smoke.is_transient(answer) is not final
 
 
 def test_input_for_a_model_without_an_example(plain_url, capsys):
@@ -738,9 +810,65 @@ def test_inputs_from_the_input_argument():
 
 
 def test_no_inputs_says_why():
-    assert "gives no example input and no --input" in smoke.choose_inputs(_document(), None)
+    why = "the model declares no example input, and none can be made from its schema"
+    assert why in smoke.choose_inputs(_document(), None)
     assert "no OpenAPI document" in smoke.choose_inputs(None, None)
-    assert "gives no example input" in smoke.choose_inputs({"openapi": "3.1.0"}, None)
+    assert why in smoke.choose_inputs({"openapi": "3.1.0"}, None)
+
+
+FLOWER = {
+    "type": "object",
+    "properties": {
+        "petal_length": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
+        "petal_width": {"type": "number", "minimum": 2.5},
+        "colour": {"type": "string"},
+    },
+    "required": ["petal_length", "petal_width"],
+}
+
+
+@pytest.mark.parametrize(
+    ("schema", "made"),
+    [
+        ({"type": "string"}, "example"),
+        ({"type": "string", "minLength": 10, "maxLength": 12}, "exampleexam"[:10]),
+        ({"type": "string", "maxLength": 3}, "exa"),
+        ({"type": "string", "format": "date"}, "2024-01-01"),
+        ({"type": "integer", "minimum": 5}, 5),
+        ({"type": "integer", "exclusiveMinimum": 5}, 6),
+        ({"type": "integer", "maximum": -3}, -3),
+        ({"type": "number", "exclusiveMaximum": 0.5}, 0.0),
+        ({"type": "boolean"}, True),
+        ({"enum": ["red", "green"]}, "red"),
+        ({"type": "array", "items": {"type": "number"}}, [1.0]),
+        ({"type": "array", "items": {"type": "integer"}, "minItems": 3}, [1, 1, 1]),
+        (
+            {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}]},
+            ["example", 1],
+        ),
+        ({"$ref": "#/components/schemas/Flower"}, {"petal_length": 1.0, "petal_width": 2.5}),
+        ({"anyOf": [{"type": "null"}, {"type": "integer"}]}, 1),
+        ({"oneOf": [{"type": "string", "maxLength": 2}, {"type": "array"}]}, "ex"),
+        ({"type": "string", "default": "hello"}, "hello"),
+    ],
+)
+def test_an_input_is_made_from_the_schema(schema, made):
+    assert smoke.schema_instance(schema, {"Flower": FLOWER}) == made
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {},
+        {"description": "Any JSON value; from the query string, a string."},
+        {"type": "string", "pattern": "^[A-Z]{3}$"},
+        {"type": "array", "items": {"type": "string", "pattern": "x"}},
+        {"$ref": "#/components/schemas/Missing"},
+        {"not": {"type": "string"}},
+    ],
+)
+def test_no_input_is_made_from_a_schema_that_says_too_little_or_too_much(schema):
+    assert smoke.schema_instance(schema, {}) is smoke.NO_INSTANCE
 
 
 def test_the_smoke_points_at_files_the_repository_has():
