@@ -275,7 +275,12 @@ def _service(
     # rollout canary or linear: ECS's own traffic shifting. The listener rule and the role's
     # policy must exist first (they are in `after`): ECS checks both when the service is
     # created or its strategy changes. Changing the strategy is an in-place update
-    # (terraform-provider-aws: no ForceNew on deployment_configuration).
+    # (terraform-provider-aws: no ForceNew on deployment_configuration). But the block is
+    # Optional and Computed there: a rolling stack sends none (so shipped stacks render as
+    # before), and a service that was canary or linear keeps ECS's strategy (README, Rollouts).
+    # The circuit breaker stays on: ECS documents it, and the alarms, for rolling and blue/green
+    # deployments ("Amazon ECS deployment failure detection"); not verified on a real account
+    # with CANARY or LINEAR.
     rollout_args: dict = {}
     timeouts = SERVICE_TIMEOUTS
     if shifting is not None:
