@@ -404,6 +404,12 @@ def _aws(s: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
         )
     if s.aws.certificate_arn:
         notes.append("HTTPS: public ACM certificates are free; the ALB price is the same.")
+    if s.rollout_plan.shifts_traffic:
+        notes.append(
+            f"rollout {s.rollout_plan.strategy}: the second target group, the listener rule and "
+            "ECS's role cost nothing (ALBs bill hours and LCUs); while a deploy bakes, the old "
+            "and the new tasks both run, twice the tasks for those minutes (not priced)."
+        )
     edge_items, edge_notes = _aws_edge(s, p)
     return items + edge_items, notes + edge_notes
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # Insights running vs desired (two). Target tracking creates two alarms of its own per policy.
 AWS_ALARM_METRICS = {"5xx rate": 2, "p99 latency": 1, "healthy targets": 1}
 AWS_INSIGHTS_ALARM_METRICS = {"running below desired": 2}
+# rollout canary or linear: the 5xx-rate and p99 alarms once more, on the second target group.
+AWS_ROLLOUT_ALARM_METRICS = {"5xx rate (2nd target group)": 2, "p99 latency (2nd target group)": 1}
 TARGET_TRACKING_ALARMS = 2
 # One EMF metric (ModelInferenceTime) with one dimension value (the stack's Service): one metric.
 EMF_CUSTOM_METRICS = 1
@@ -61,6 +63,8 @@ def aws_monitoring(settings: Settings, p: _Prices) -> tuple[list[Item], list[str
         alarms = dict(AWS_ALARM_METRICS)
         if settings.aws.container_insights:
             alarms.update(AWS_INSIGHTS_ALARM_METRICS)
+        if settings.rollout_plan.shifts_traffic:
+            alarms.update(AWS_ROLLOUT_ALARM_METRICS)
         metrics = sum(alarms.values())
         items += [
             Item(

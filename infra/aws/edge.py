@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pulumi
@@ -92,27 +93,7 @@ def load_balancer(
         # Internet-facing: created after, and deleted before, the internet gateway and routes.
         opts=child(parent, provider, depends_on=routes),
     )
-    target_group = aws.lb.TargetGroup(
-        f"{name}-tg",
-        # Fargate tasks (awsvpc) register by IP address.
-        target_type="ip",
-        protocol="HTTP",
-        port=settings.container_port,
-        vpc_id=vpc_id,
-        deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
-        health_check=aws.lb.TargetGroupHealthCheckArgs(
-            enabled=True,
-            path=READINESS_PATH,
-            protocol="HTTP",
-            port="traffic-port",
-            matcher="200",
-            interval=HEALTH_CHECK_INTERVAL_SECONDS,
-            timeout=HEALTH_CHECK_TIMEOUT_SECONDS,
-            healthy_threshold=HEALTHY_THRESHOLD,
-            unhealthy_threshold=UNHEALTHY_THRESHOLD,
-        ),
-        opts=child(parent, provider),
-    )
+    target_group = _target_group(parent, f"{name}-tg", provider, vpc_id, settings)
     forward = aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
     if not certificate_arn:
         http = aws.lb.Listener(
@@ -151,3 +132,118 @@ def load_balancer(
         opts=child(parent, provider),
     )
     return lb, target_group, [https, http]
+
+
+def _target_group(
+    parent: pulumi.ComponentResource,
+    resource_name: str,
+    provider: aws.Provider,
+    vpc_id: pulumi.Input[str],
+    settings: Settings,
+) -> aws.lb.TargetGroup:
+    """A target group of the service's tasks, health-checked on readiness."""
+    return aws.lb.TargetGroup(
+        resource_name,
+        # Fargate tasks (awsvpc) register by IP address.
+        target_type="ip",
+        protocol="HTTP",
+        port=settings.container_port,
+        vpc_id=vpc_id,
+        deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
+        health_check=aws.lb.TargetGroupHealthCheckArgs(
+            enabled=True,
+            path=READINESS_PATH,
+            protocol="HTTP",
+            port="traffic-port",
+            matcher="200",
+            interval=HEALTH_CHECK_INTERVAL_SECONDS,
+            timeout=HEALTH_CHECK_TIMEOUT_SECONDS,
+            healthy_threshold=HEALTHY_THRESHOLD,
+            unhealthy_threshold=UNHEALTHY_THRESHOLD,
+        ),
+        opts=child(parent, provider),
+    )
+
+
+# Rollouts (issue 19): ECS's canary and linear deployments shift traffic between two target
+# groups by rewriting the weights of one listener rule. The rule matches every path at the
+# highest priority, so it, not the listener's default action, routes every request.
+PRODUCTION_RULE_PRIORITY = 1
+# ECS's managed policy for the role it assumes to rewrite the rule and register the tasks (AWS
+# ECS developer guide, "Amazon ECS infrastructure IAM role for load balancers").
+LOAD_BALANCER_ROLE_POLICY = "policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
+
+
+def traffic_shifting(
+    parent: pulumi.ComponentResource,
+    name: str,
+    provider: aws.Provider,
+    vpc_id: pulumi.Input[str],
+    settings: Settings,
+    target_group: aws.lb.TargetGroup,
+    listener: aws.lb.Listener,
+    partition: pulumi.Input[str],
+) -> tuple[aws.lb.TargetGroup, aws.lb.ListenerRule, aws.iam.Role, aws.iam.RolePolicyAttachment]:
+    """What ECS needs to shift traffic: the alternate target group, the production listener rule
+    on `listener` (the one users reach: HTTPS when there is a certificate, else HTTP) and the
+    role ECS assumes to change the rule's weights.
+
+    The two target groups take turns: a deploy registers the new tasks in the group without
+    traffic, moves the rule's weight to it step by step, and the old group is the spare until
+    the next deploy (AWS ECS developer guide, "Application Load Balancer resources for
+    blue/green, linear, and canary deployments").
+    """
+    alternate = _target_group(parent, f"{name}-tg-alt", provider, vpc_id, settings)
+    rule = aws.lb.ListenerRule(
+        f"{name}-production",
+        listener_arn=listener.arn,
+        priority=PRODUCTION_RULE_PRIORITY,
+        conditions=[
+            aws.lb.ListenerRuleConditionArgs(
+                path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=["/*"])
+            )
+        ],
+        actions=[
+            aws.lb.ListenerRuleActionArgs(
+                type="forward",
+                forward=aws.lb.ListenerRuleActionForwardArgs(
+                    target_groups=[
+                        aws.lb.ListenerRuleActionForwardTargetGroupArgs(
+                            arn=target_group.arn, weight=100
+                        ),
+                        aws.lb.ListenerRuleActionForwardTargetGroupArgs(
+                            arn=alternate.arn, weight=0
+                        ),
+                    ]
+                ),
+            )
+        ],
+        # ECS owns the weights after the first deploy (they end 0/100 every other deploy): a
+        # `pulumi up --refresh` that put them back to 100/0 would send every request to the
+        # group without tasks.
+        opts=child(parent, provider, ignore_changes=["actions"]),
+    )
+    role = aws.iam.Role(
+        f"{name}-ecs-lb",
+        description="echo-service: ECS shifts the ALB's traffic between the two target groups",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "ecs.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+        opts=child(parent, provider),
+    )
+    attachment = aws.iam.RolePolicyAttachment(
+        f"{name}-ecs-lb",
+        role=role.name,
+        policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", LOAD_BALANCER_ROLE_POLICY),
+        opts=child(parent, provider),
+    )
+    return alternate, rule, role, attachment

@@ -9,7 +9,7 @@ import pulumi_aws as aws
 
 from infra.aws.alarms import alert_topic, capacity_alarms, dashboard, deployment_alarms
 from infra.aws.domain import alias_record, domain_certificate, manual_dns_records
-from infra.aws.edge import load_balancer
+from infra.aws.edge import load_balancer, traffic_shifting
 from infra.aws.iam import roles
 from infra.aws.model import model_policy
 from infra.aws.network import network, security_groups
@@ -19,7 +19,7 @@ from infra.aws.scaling import autoscaling, request_scaling
 from infra.aws.secrets import API_KEYS_ENV, api_keys_secret
 from infra.aws.task import CONTAINER_NAME, task_definition
 from infra.aws.waf import web_acl
-from infra.settings import AwsSettings, Settings
+from infra.settings import AwsSettings, Settings, rollout_bake_total
 
 COMPONENT_TYPE = "echo-service:aws:FargateService"
 
@@ -34,6 +34,9 @@ DEPLOYMENT_MAXIMUM_PERCENT = 200
 # reported to take 18-20 minutes: at 20 the wait could end while ECS is still rolling back,
 # with an error that says "timeout" instead of "rolled back". Twice the reported figure.
 SERVICE_TIMEOUTS = pulumi.CustomTimeouts(create="40m", update="40m")
+SERVICE_TIMEOUT_MINUTES = 40
+# `rollout` (issue 19): ECS's strategy names.
+ECS_STRATEGIES = {"canary": "CANARY", "linear": "LINEAR"}
 # The name the `alarms` block carries when no deployment alarm is on (see no_alarm_name).
 NO_ALARM_SUFFIX = "-no-deployment-alarms"
 
@@ -111,6 +114,16 @@ class FargateService(pulumi.ComponentResource):
             certificate_arn=domain.certificate_arn if domain else None,
         )
         https = bool(aws_settings.certificate_arn or (domain and domain.certificate_arn))
+        # canary or linear: a second target group, the rule ECS shifts and the role it uses.
+        # listeners[0] is the one users reach: HTTPS with a certificate (HTTP then only
+        # redirects), else HTTP.
+        shifting = (
+            traffic_shifting(
+                self, name, provider, vpc_id, settings, target_group, listeners[0], partition
+            )
+            if settings.rollout_plan.shifts_traffic
+            else None
+        )
         extra_exports: dict[str, pulumi.Output] = {}
         if domain and domain.zone_id:
             alias_record(self, name, provider, settings, domain.zone_id, lb)
@@ -170,6 +183,13 @@ class FargateService(pulumi.ComponentResource):
             if monitoring
             else []
         )
+        if shifting and monitoring:
+            # The same alarms on the other target group: the new version's tasks are in
+            # whichever group had no traffic, so between them the alarms always watch the new
+            # version's own 5xx rate and latency, whatever share of the traffic it has.
+            rollback_alarms += deployment_alarms(
+                self, f"{name}-alt", provider, settings, lb, shifting[0], topic
+            )
         service = _service(
             self,
             name,
@@ -182,8 +202,9 @@ class FargateService(pulumi.ComponentResource):
             target_group,
             # The rules, too: a task started before its ingress rule (or the ALB's egress rule
             # to the new containerPort) exists fails its health checks and trips the breaker.
-            [*listeners, *routes, *sg_rules],
+            [*listeners, *routes, *sg_rules, *((shifting[1], shifting[3]) if shifting else ())],
             rollback_alarms,
+            shifting=(shifting[0], shifting[1], shifting[2]) if shifting else None,
         )
         scaling_target = autoscaling(self, name, provider, settings, cluster, service)
         if settings.observability.requests_per_replica:
@@ -232,6 +253,7 @@ def _service(
     target_group: aws.lb.TargetGroup,
     after: list[pulumi.Resource],
     rollback_alarms: Sequence[aws.cloudwatch.MetricAlarm] = (),
+    shifting: tuple[aws.lb.TargetGroup, aws.lb.ListenerRule, aws.iam.Role] | None = None,
 ) -> aws.ecs.Service:
     # With monitoring, a deployment during which an alarm goes into ALARM is rolled back, as the
     # circuit breaker does for tasks that never get healthy. Without it the block is still sent,
@@ -250,6 +272,49 @@ def _service(
         enable=watched,
         rollback=watched,
     )
+    # rollout canary or linear: ECS's own traffic shifting. The listener rule and the role's
+    # policy must exist first (they are in `after`): ECS checks both when the service is
+    # created or its strategy changes. Changing the strategy is an in-place update
+    # (terraform-provider-aws: no ForceNew on deployment_configuration). But the block is
+    # Optional and Computed there: a rolling stack sends none (so shipped stacks render as
+    # before), and a service that was canary or linear keeps ECS's strategy (README, Rollouts).
+    # The circuit breaker stays on: ECS documents it, and the alarms, for rolling and blue/green
+    # deployments ("Amazon ECS deployment failure detection"); not verified on a real account
+    # with CANARY or LINEAR.
+    rollout_args: dict = {}
+    timeouts = SERVICE_TIMEOUTS
+    if shifting is not None:
+        alternate, rule, role = shifting
+        rollout = settings.rollout_plan
+        bake = str(rollout.bake_minutes)
+        strategy = ECS_STRATEGIES[rollout.strategy]
+        rollout_args["deployment_configuration"] = aws.ecs.ServiceDeploymentConfigurationArgs(
+            strategy=strategy,
+            # After all traffic moved: how long the old version stays, ready to take it back.
+            bake_time_in_minutes=bake,
+            canary_configuration=aws.ecs.ServiceDeploymentConfigurationCanaryConfigurationArgs(
+                canary_percent=float(rollout.percent), canary_bake_time_in_minutes=bake
+            )
+            if strategy == "CANARY"
+            else None,
+            linear_configuration=aws.ecs.ServiceDeploymentConfigurationLinearConfigurationArgs(
+                step_percent=float(rollout.percent), step_bake_time_in_minutes=bake
+            )
+            if strategy == "LINEAR"
+            else None,
+        )
+        advanced = aws.ecs.ServiceLoadBalancerAdvancedConfigurationArgs(
+            alternate_target_group_arn=alternate.arn,
+            production_listener_rule=rule.arn,
+            role_arn=role.arn,
+        )
+        # `pulumi up` waits for the whole rollout: every bake on top of the usual budget.
+        minutes = SERVICE_TIMEOUT_MINUTES + rollout_bake_total(
+            rollout.strategy, rollout.percent, rollout.bake_minutes
+        )
+        timeouts = pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")
+    else:
+        advanced = None
     return aws.ecs.Service(
         f"{name}-service",
         cluster=cluster.arn,
@@ -268,6 +333,7 @@ def _service(
                 target_group_arn=target_group.arn,
                 container_name=CONTAINER_NAME,
                 container_port=settings.container_port,
+                advanced_configuration=advanced,
             )
         ],
         # The start-up budget, when set: the ALB's failing checks of a task that is still
@@ -288,6 +354,7 @@ def _service(
         propagate_tags="SERVICE",
         enable_ecs_managed_tags=True,
         alarms=alarms,
+        **rollout_args,
         opts=child(
             parent,
             provider,
@@ -298,7 +365,7 @@ def _service(
             # `pulumi up` would reset it to minReplicas, under load too. Raising minReplicas
             # still raises the count: the scaling target's new minimum scales the service out.
             ignore_changes=["desiredCount"],
-            custom_timeouts=SERVICE_TIMEOUTS,
+            custom_timeouts=timeouts,
         ),
     )
 

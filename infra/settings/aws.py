@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 
-from infra.settings.core import _Problems
+from infra.settings.core import DEFAULTS, _Problems
 
 # Fargate task sizes: CPU units -> allowed memory in MiB. Source: AWS ECS developer guide,
 # "Task CPU and memory" (Linux containers; 8 and 16 vCPU need platform version 1.4.0).
@@ -205,3 +205,107 @@ def _aws_provider_settings(problems: _Problems) -> tuple[dict[str, Any], dict[st
         else:
             problems.add("aws:defaultTags", value, 'must be {tags: {NAME: "VALUE", ...}}')
     return found, default_tags
+
+
+# --- Rollouts (issue 19) ------------------------------------------------------------------------
+
+ROLLOUT_STRATEGIES = ("rolling", "canary", "linear")
+# ECS's own limits, botocore's ecs model (CanaryConfiguration, LinearConfiguration): canaryPercent
+# 0.1-100 and stepPercent 3-100 (multiples of 0.1; whole percents here), bake times 0-1440 min.
+# The defaults when rolloutPercent is 0: ECS's own (canary 5%, linear 10% a step).
+CANARY_PERCENT_RANGE = (1, 100)
+LINEAR_PERCENT_RANGE = (3, 100)
+DEFAULT_ROLLOUT_PERCENT = {"canary": 5, "linear": 10}
+MAX_BAKE_MINUTES = 1440
+# A deployment alarm fires after 3 breaching minutes (infra/aws/alarms.py, DATAPOINTS_TO_ALARM;
+# a test keeps the two equal): a shorter bake would move on before an alarm could say no.
+MIN_BAKE_MINUTES = 3
+# The whole rollout's bake time, all steps together, at most a day: `pulumi up` waits for it.
+MAX_TOTAL_BAKE_MINUTES = 1440
+
+
+def rollout_bake_total(strategy: str, percent: int, bake_minutes: int) -> int:
+    """Minutes a rollout spends baking: each step's bake, and the last one before the old stops.
+
+    canary: the canary's bake, then (all traffic on the new version) the deployment's bake.
+    linear: a bake after every step but the one that reaches 100% (ECS API reference,
+    LinearConfiguration.stepBakeTimeInMinutes), then the deployment's bake.
+    """
+    if strategy == "canary":
+        return 2 * bake_minutes
+    if strategy == "linear":
+        steps = -(-100 // percent)
+        return steps * bake_minutes
+    return 0
+
+
+def _rollout(read: Any, problems: _Problems, cloud: str, observability: Any) -> Any:
+    """`rollout`, `rolloutPercent`, `rolloutBakeMinutes`: validated, as a `Rollout`."""
+    from infra.settings.core import Rollout
+
+    k = read.key
+    strategy = read.string("rollout")
+    percent = read.integer("rolloutPercent")
+    bake = read.integer("rolloutBakeMinutes")
+    if strategy not in ROLLOUT_STRATEGIES:
+        problems.add(k("rollout"), strategy, "must be one of " + ", ".join(ROLLOUT_STRATEGIES))
+        return Rollout()
+    if strategy == "rolling":
+        # Compared with the defaults: a run loads Pulumi.yaml's defaults as values.
+        for name, value in (("rolloutPercent", percent), ("rolloutBakeMinutes", bake)):
+            if value != DEFAULTS[name]:
+                problems.add(k(name), value, "is read only with rollout canary or linear")
+        return Rollout()
+    if cloud != "aws":
+        problems.add(
+            k("rollout"),
+            strategy,
+            f"is not available on {cloud} yet: only aws shifts traffic in steps (ECS's native "
+            "canary and linear deployments); leave rollout at rolling",
+        )
+        return Rollout()
+    low, high = CANARY_PERCENT_RANGE if strategy == "canary" else LINEAR_PERCENT_RANGE
+    what = (
+        "share of traffic the new version gets first"
+        if strategy == "canary"
+        else ("share of traffic each step moves")
+    )
+    if percent == 0:
+        percent = DEFAULT_ROLLOUT_PERCENT[strategy]
+    elif not low <= percent <= high:
+        problems.add(
+            k("rolloutPercent"),
+            percent,
+            f"with rollout {strategy}: the {what}, a whole percent from {low} to {high} "
+            f"(0: ECS's default, {DEFAULT_ROLLOUT_PERCENT[strategy]})",
+        )
+        percent = DEFAULT_ROLLOUT_PERCENT[strategy]
+    if not MIN_BAKE_MINUTES <= bake <= MAX_BAKE_MINUTES:
+        problems.add(
+            k("rolloutBakeMinutes"),
+            bake,
+            f"must be from {MIN_BAKE_MINUTES} to {MAX_BAKE_MINUTES} minutes (a deployment "
+            f"alarm needs {MIN_BAKE_MINUTES} breaching minutes to fire; ECS bakes at most a day)",
+        )
+    elif rollout_bake_total(strategy, percent, bake) > MAX_TOTAL_BAKE_MINUTES:
+        problems.add(
+            k("rolloutBakeMinutes"),
+            bake,
+            f"with rollout {strategy} at {percent}%: the steps would bake "
+            f"{rollout_bake_total(strategy, percent, bake)} minutes in all, and `pulumi up` "
+            f"waits for them; at most {MAX_TOTAL_BAKE_MINUTES} (fewer steps or a shorter bake)",
+        )
+    if not observability.monitoring:
+        problems.add(
+            k("rollout"),
+            strategy,
+            "needs monitoring = true: the 5xx and p99 alarms decide each step; without them a "
+            "canary only delays the rollout",
+        )
+    elif not observability.rollback_on_alarm:
+        problems.add(
+            k("rollout"),
+            strategy,
+            "needs rollbackOnAlarm = true: with it false no alarm can stop a step",
+        )
+    return Rollout(strategy, percent, bake)

@@ -74,6 +74,10 @@ DEFAULTS: Mapping[str, Any] = {
     "alarmLatencyMs": 2500,
     "alarmErrorPercent": 5,
     "rollbackOnAlarm": True,
+    # Issue 19: how a new version reaches the replicas (aws: ECS's native strategies).
+    "rollout": "rolling",
+    "rolloutPercent": 0,
+    "rolloutBakeMinutes": 5,
 }
 
 # The endpoint's health paths (app/endpoint.py). Liveness answers while the process runs;
@@ -181,6 +185,28 @@ class Observability:
     alarm_latency_ms: int = 2500
     alarm_error_percent: int = 5
     rollback_on_alarm: bool = True
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Issue 19's keys: how a new version reaches the replicas.
+
+    Attributes:
+        strategy: `rolling` (replace the tasks, the default), `canary` or `linear`.
+        percent: canary: the share of traffic the new version gets first; linear: the share each
+            step adds. 0 when `rolling`.
+        bake_minutes: How long each step (and the end, before the old version stops) is
+            watched by the alarms before the next. 0 when `rolling`.
+    """
+
+    strategy: str = "rolling"
+    percent: int = 0
+    bake_minutes: int = 0
+
+    @property
+    def shifts_traffic(self) -> bool:
+        """Whether a deploy shifts traffic in steps between two target groups (not rolling)."""
+        return self.strategy != "rolling"
 
 
 @dataclass(frozen=True)
@@ -298,6 +324,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     edge: EdgeSettings = EdgeSettings()
     observability: Observability = Observability()
+    rollout_plan: Rollout = Rollout()
 
     @property
     def labels(self) -> dict[str, str]:

@@ -370,6 +370,21 @@ def _attribute(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _int_or(value: Any) -> Any:
+    """A provider's "nullable int" (a string such as "5") as the number it sends; else as is."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def _bake_times_as_ints(value: Any) -> Any:
+    """ECS's deploymentConfiguration with the provider's string bake times as its integers."""
+    if isinstance(value, Mapping):
+        return {
+            k: _int_or(v) if k.lower().endswith("baketimeinminutes") else _bake_times_as_ints(v)
+            for k, v in value.items()
+        }
+    return value
+
+
 def same_name(
     types: str, service: str, operation: str, fields: str, *, under: str = ""
 ) -> list[Rule]:
@@ -390,6 +405,7 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 LB = "aws:lb/loadBalancer:LoadBalancer"
 TG = "aws:lb/targetGroup:TargetGroup"
 LISTENER = "aws:lb/listener:Listener"
+RULE = "aws:lb/listenerRule:ListenerRule"
 RECORD = "aws:route53/record:Record"
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 RRSET = "ChangeBatch.Changes[].ResourceRecordSet"
@@ -721,6 +737,58 @@ AWS_RULES: list[Rule] = [
         "botocore ecs CreateService",
     ),
     Rule(ECS_SERVICE, "waitForSteadyState", None, "provider behaviour: it polls, sends nothing"),
+    # Issue 19, rollouts: ECS's canary and linear deployments, their listener rule and role.
+    Rule(
+        ECS_SERVICE,
+        "deploymentConfiguration",
+        api("ecs", "CreateService", "deploymentConfiguration", convert=_bake_times_as_ints),
+        "botocore ecs CreateService (the provider sends its string bake times as integers)",
+    ),
+    Rule(
+        ECS_SERVICE,
+        "deploymentConfiguration.bakeTimeInMinutes|"
+        "deploymentConfiguration.canaryConfiguration.canaryBakeTimeInMinutes|"
+        "deploymentConfiguration.linearConfiguration.stepBakeTimeInMinutes",
+        lambda v: between(0, 1440)(_int_or(v)),
+        "ECS API reference, DeploymentConfiguration, CanaryConfiguration, LinearConfiguration: "
+        "bake times 0-1440 minutes",
+    ),
+    Rule(
+        ECS_SERVICE,
+        "deploymentConfiguration.canaryConfiguration.canaryPercent",
+        between(0.1, 100),
+        "ECS API reference, CanaryConfiguration.canaryPercent: 0.1-100.0",
+    ),
+    Rule(
+        ECS_SERVICE,
+        "deploymentConfiguration.linearConfiguration.stepPercent",
+        between(3, 100),
+        "ECS API reference, LinearConfiguration.stepPercent: 3.0-100.0",
+    ),
+    *same_name(RULE, "elbv2", "CreateRule", "listenerArn|priority"),
+    Rule(
+        RULE,
+        "conditions",
+        api("elbv2", "CreateRule", "Conditions", renames={"pathPattern": "PathPatternConfig"}),
+        "botocore elbv2 CreateRule",
+    ),
+    Rule(
+        RULE,
+        "actions",
+        api(
+            "elbv2",
+            "CreateRule",
+            "Actions",
+            renames={"forward": "ForwardConfig", "arn": "TargetGroupArn"},
+        ),
+        "botocore elbv2 CreateRule",
+    ),
+    Rule(
+        RULE,
+        "actions[].forward.targetGroups[].weight",
+        between(0, 999),
+        "ELBv2 API reference, TargetGroupTuple.Weight: 0-999",
+    ),
     *same_name(
         "aws:appautoscaling/target:Target",
         "application-autoscaling",

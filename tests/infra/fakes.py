@@ -76,6 +76,11 @@ def _listener(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"arn": _arn("elasticloadbalancing", f"listener/app/{name}/{_hex(name, 16)}")}
 
 
+def _listener_rule(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    rule = f"listener-rule/app/{name}/{_hex(name, 16)}/{_hex(name + '-rule', 16)}"
+    return {"arn": _arn("elasticloadbalancing", rule)}
+
+
 def _ecs_cluster(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     cluster = _physical(name, inputs)
     arn = _arn("ecs", f"cluster/{cluster}")
@@ -155,6 +160,7 @@ AWS_OUTPUTS: dict[str, Outputs] = {
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
     "aws:lb/targetGroup:TargetGroup": _target_group,
     "aws:lb/listener:Listener": _listener,
+    "aws:lb/listenerRule:ListenerRule": _listener_rule,
     "aws:ecs/cluster:Cluster": _ecs_cluster,
     "aws:ecs/service:Service": _ecs_service,
     "aws:ecs/taskDefinition:TaskDefinition": _task_definition,

@@ -648,6 +648,12 @@ def create_service_request(r: Rendered) -> dict[str, Any]:
     assert network == {}
     if "alarms" in inputs:
         request["deploymentConfiguration"]["alarms"] = inputs.pop("alarms")
+    if "deploymentConfiguration" in inputs:
+        # rollout canary or linear: the provider sends the bake times (strings in its schema,
+        # "nullable ints") as integers (expandBakeTimeInMinutes, expand*Configuration).
+        request["deploymentConfiguration"].update(
+            _bake_times_as_ints(inputs.pop("deploymentConfiguration"))
+        )
     same_name = (
         "cluster",
         "taskDefinition",
@@ -661,6 +667,15 @@ def create_service_request(r: Rendered) -> dict[str, Any]:
     request.update({key: inputs.pop(key) for key in same_name})
     assert inputs == {}, f"inputs this translation does not map yet: {inputs}"
     return request
+
+
+def _bake_times_as_ints(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: int(v) if k.lower().endswith("baketimeinminutes") else _bake_times_as_ints(v)
+            for k, v in value.items()
+        }
+    return value
 
 
 def test_service_is_a_valid_ecs_create_service_request():

@@ -56,6 +56,9 @@ CASES: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "local": ("local", {}, None),
     "aws-all": ("dev", AWS_ALL, ODD_NAME),
     "aws-existing-vpc": ("dev", AWS_EXISTING_VPC, None),
+    # Issue 19: ECS's canary and linear deployments (their rule, role and second target group).
+    "aws-canary": ("dev", {**AWS_ALL, "rollout": "canary"}, ODD_NAME),
+    "aws-linear": ("dev", {**AWS_EXISTING_VPC, "monitoring": True, "rollout": "linear"}, None),
     "gcp-autopilot-all": ("gcp", {**GCP_ALL, "gkeMode": "autopilot"}, ODD_NAME),
     "gcp-standard-all": ("gcp", {**GCP_ALL, "gkeMode": "standard"}, ODD_NAME),
     "local-all": ("local", LOCAL_ALL, ODD_NAME),
@@ -127,6 +130,14 @@ def res(type_: str, inputs: dict[str, Any], name: str = "r") -> Res:
         ("aws:cloudwatch/metricAlarm:MetricAlarm", {"treatMissingData": "ignored"}, "is not one of"),
         ("aws:lb/targetGroup:TargetGroup", {"healthCheck": {"interval": 1}}, "minimum 5"),
         ("pulumi:providers:aws", {"defaultTags": {"tags": {"aws:x": "y"}}}, "no aws: prefix"),
+        # Issue 19: ECS's rollout limits, and the production rule's weights.
+        ("aws:ecs/service:Service", {"deploymentConfiguration": {"bakeTimeInMinutes": "1441"}},
+         "outside 0-1440"),
+        ("aws:ecs/service:Service",
+         {"deploymentConfiguration": {"linearConfiguration": {"stepPercent": 2}}}, "outside 3-100"),
+        ("aws:lb/listenerRule:ListenerRule",
+         {"actions": [{"type": "forward", "forward": {"targetGroups": [{"weight": 1000}]}}]},
+         "outside 0-999"),
         # Item 14: Cloud Monitoring user labels.
         ("gcp:monitoring/alertPolicy:AlertPolicy", {"userLabels": {"stack": "Team.Prod_1"}},
          "user_labels"),

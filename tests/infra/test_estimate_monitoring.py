@@ -37,6 +37,15 @@ def test_container_insights_adds_the_running_below_desired_alarms_two_metrics():
     assert added("dev", base) == pytest.approx(0.60 + 3.00 + 0.30)  # $3.90
 
 
+def test_a_canary_adds_the_second_target_groups_two_alarms_three_metrics_and_a_note():
+    # The 5xx rate (2 metrics) and p99 (1) once more, on the alternate target group: 3 x $0.10.
+    canary = {"monitoring": True, "rollout": "canary"}
+    assert added("dev", canary) - added("dev", {"monitoring": True}) == pytest.approx(0.30)
+    result = priced("dev", canary)
+    assert any("5 alarms reading 7 metrics" in i.name for i in result.items)
+    assert any("second target group" in n and "cost nothing" in n for n in result.notes)
+
+
 def test_requests_per_replica_adds_the_two_target_tracking_alarms():
     assert added("dev", {"requestsPerReplica": 600}) == pytest.approx(2 * 0.10)  # $0.20
 
