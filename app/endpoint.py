@@ -188,11 +188,10 @@ class Endpoint:
             raise HTTPError(422, describe_errors(e)) from None
         except UnsafeNumberError as e:
             raise HTTPError(400, f"msg is not valid JSON for this model: {e}") from None
-        # Watch for the client leaving while it waits: a request whose client has gone is
-        # dropped from the queue, and logged as 499 rather than 200.
-        watch = proto.client_disconnect()
         try:
-            answer, model_seconds = await self.runner.predict(value, watch)
+            # A request whose client leaves while it waits is dropped from the queue, and
+            # logged as 499 rather than 200.
+            answer, model_seconds = await self.runner.predict(value, proto.client_disconnect)
         except ClientGoneError as e:
             raise HTTPError(CLIENT_CLOSED, str(e)) from None
         except NotReadyError as e:
@@ -219,12 +218,6 @@ class Endpoint:
             raise HTTPError(
                 500, "the model failed on this input; the server log has the details"
             ) from None
-        finally:
-            if not watch.done():
-                watch.cancel()  # stop watching: the connection may carry more requests
-        if watch.done() and not watch.cancelled():
-            # The client left while the model ran: the answer has no one to go to.
-            raise HTTPError(CLIENT_CLOSED, "the client left before its answer was ready")
         try:
             body = self._encode({"response": self.spec.serialise(answer), "success": True})
             return body.encode(), model_seconds

@@ -152,6 +152,7 @@ class Runner:
         self._futures: dict[asyncio.Future[Any], None] = {}
         self._overran: set[asyncio.Future[Any]] = set()
         self._gone: set[asyncio.Future[Any]] = set()  # cancelled: their clients left
+        self._watched: dict[Any, asyncio.Future[Any]] = {}  # disconnect watch -> request
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -397,8 +398,12 @@ class Runner:
 
         Args:
             value: The validated input.
-            disconnect: An awaitable future (granian's ``client_disconnect()``) that completes
-                when the client leaves: a request still queued then is dropped unrun.
+            disconnect: Returns an awaitable future that completes when the client leaves
+                (granian's ``proto.client_disconnect``). A request that must wait (the model is
+                busy, or gathers a batch) watches it: if its client leaves, it is dropped from
+                the queue unrun, or its answer is dropped if it was running. A request that
+                starts at once is not watched: its watch could save no model time, and costs
+                about as much CPU as a whole echo.
 
         Raises:
             NotReadyError: The model is not loaded, or the worker is restarting.
@@ -427,13 +432,20 @@ class Runner:
             )
         if self.spec.is_async:
             return await self._predict_async(value)
+        watch = None
+        if disconnect is not None and (self.pending or self.max_batch_size):
+            watch = disconnect()
+            if not hasattr(watch, "add_done_callback"):
+                # granian's already-complete awaitable: the client has gone already.
+                raise ClientGoneError("the client left before its answer was ready")
+            watch.add_done_callback(self._leave)
         self.pending += 1
         assert self._loop is not None
         future = self._loop.create_future()
         self._futures[future] = None
+        if watch is not None:
+            self._watched[watch] = future
         self._requests.put((future, value, time.monotonic()))
-        if disconnect is not None:
-            disconnect.add_done_callback(lambda watch: self._leave(future, watch))
         try:
             ok, result, seconds = await future
         except asyncio.CancelledError:
@@ -448,6 +460,16 @@ class Runner:
             self.pending -= 1
             self._futures.pop(future, None)
             self._gone.discard(future)
+            if watch is not None:
+                del self._watched[watch]
+                if not watch.done():
+                    # Stop watching (the connection may carry more requests), without the
+                    # call back granian makes on a cancel.
+                    watch.remove_done_callback(self._leave)
+                    watch.cancel()
+        if watch is not None and not watch.cancelled():
+            # The client left while its prediction ran: the answer has no one to go to.
+            raise ClientGoneError("the client left before its answer was ready")
         if not ok:
             raise result
         return result, seconds
@@ -472,10 +494,11 @@ class Runner:
         finally:
             self.pending -= 1
 
-    def _leave(self, future: asyncio.Future[Any], watch: Any) -> None:
-        """The client of ``future`` disconnected: the lane skips it if it has not started."""
-        if watch.cancelled() or future.done():
-            return  # the watch was stopped after the answer (granian calls back on cancel too)
+    def _leave(self, watch: Any) -> None:
+        """A watched client disconnected: the lane skips its request if it has not started."""
+        future = self._watched.get(watch)
+        if future is None or watch.cancelled() or future.done():
+            return
         self._gone.add(future)
         future.cancel()
 

@@ -42,6 +42,8 @@ LOG_FORMAT          text                ``text`` or ``json`` (one JSON object pe
 CLOUDWATCH_EMF_*    (none: off)         ``_NAMESPACE`` and ``_SERVICE``: each prediction's
                                         JSON line also carries the model's time in
                                         CloudWatch's embedded metric format (implies json)
+OMP_NUM_THREADS...  CPUs / workers      the math libraries' threads per worker, unless set
+                                        (see ``thread_defaults``)
 LOG_LEVEL           info                debug, info, warning, error or critical (the
                                         server's own messages, on stderr)
 ==================  ==================  =====================================================
@@ -344,6 +346,59 @@ def default_workers(cpus: float | None = None) -> int:
     return max(MIN_DEFAULT_WORKERS, min(math.ceil(cpus), MAX_DEFAULT_WORKERS))
 
 
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",  # OpenMP: torch's intra-op pool, scikit-learn, ONNX Runtime, ...
+    "MKL_NUM_THREADS",  # Intel MKL (NumPy/torch builds that link it)
+    "OPENBLAS_NUM_THREADS",  # OpenBLAS (NumPy's and SciPy's wheels)
+    "VECLIB_MAXIMUM_THREADS",  # Apple Accelerate
+    "NUMEXPR_NUM_THREADS",  # numexpr (pandas)
+    "RAYON_NUM_THREADS",  # Rust's rayon: Hugging Face tokenizers, polars
+)
+"""Thread-pool sizes the math libraries read from the environment as they are imported."""
+
+
+def thread_defaults(workers: int, cpus: float | None = None) -> dict[str, str]:
+    """The thread-pool variables for ``workers`` workers sharing ``cpus``: CPUs / workers each.
+
+    Every worker runs its model in one thread; a library that starts a pool of its own per
+    worker (torch starts one thread per core by default) puts more busy threads than CPUs on
+    the container, and they slow each other down (README, "Sizing memory and workers").
+
+    Args:
+        workers: The server's workers.
+        cpus: The CPUs the container may use; ``available_cpus()`` if not given.
+
+    Returns:
+        Each of ``THREAD_VARIABLES``, and ``TOKENIZERS_PARALLELISM`` (``false`` with one thread
+        per worker), as they would be set; at least 1 thread each.
+    """
+    if cpus is None:
+        cpus = available_cpus()
+    threads = max(1, math.floor(cpus / workers))
+    values = dict.fromkeys(THREAD_VARIABLES, str(threads))
+    values["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
+    return values
+
+
+def set_thread_defaults(workers: int, environ: Any = None) -> dict[str, str]:
+    """Set ``thread_defaults(workers)`` in ``environ`` (``os.environ``), except the variables
+    the user has set, and log once what was chosen. Returns what was set."""
+    env = os.environ if environ is None else environ
+    cpus = available_cpus()
+    chosen = {k: v for k, v in thread_defaults(workers, cpus).items() if k not in env}
+    kept = [f"{k}={env[k]}" for k in (*THREAD_VARIABLES, "TOKENIZERS_PARALLELISM") if k in env]
+    env.update(chosen)
+    threads = chosen.get("OMP_NUM_THREADS", env.get("OMP_NUM_THREADS"))
+    print(
+        f"python -m app: {workers} workers on {cpus:g} CPUs: the math libraries' threads per "
+        f"worker: {threads} (OMP_NUM_THREADS, MKL, OpenBLAS, torch, tokenizers...)"
+        + (f"; kept as you set them: {', '.join(kept)}" if kept else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    return chosen
+
+
 def granian_options(settings: Settings) -> dict[str, Any]:
     """Granian's server arguments for ``settings`` (``granian.server.Server``'s parameters)."""
     return {
@@ -427,6 +482,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as e:
         print(f"python -m app: {e}", file=sys.stderr)
         return 2
+    # Before any worker imports the model: the math libraries read these as they load.
+    set_thread_defaults(settings.workers)
     # The runtime's own modules (pydantic with them) are imported once, here, before granian forks
     # its workers: each worker starts with them in memory, shared copy-on-write, instead of
     # importing them again at the same time on the same CPUs. The user's model is not imported

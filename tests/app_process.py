@@ -187,6 +187,24 @@ class Server:
     def kill_group(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        # SIGKILL is delivered, not yet acted on: wait (briefly) until the group's processes
+        # are gone, so a check for leftovers right after sees none that are merely dying.
+        deadline = time.monotonic() + 3
+        while _group_members(self.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid`` (Linux: /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(pgid):
+            found.append(int(stat.parent.name))
+    return found
 
 
 def read_reply(sock: socket.socket) -> Reply:
@@ -233,6 +251,16 @@ _SERVER_VARS = {
     "PROMETHEUS_MULTIPROC_DIR",
     "CLOUDWATCH_EMF_NAMESPACE",
     "CLOUDWATCH_EMF_SERVICE",
+    "MAX_BATCH_SIZE",
+    "MAX_BATCH_WAIT_MS",
+    # the math libraries' threads, which the server sets unless they are set
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "RAYON_NUM_THREADS",
+    "TOKENIZERS_PARALLELISM",
 }
 
 

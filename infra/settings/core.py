@@ -53,6 +53,8 @@ DEFAULTS: Mapping[str, Any] = {
     "workers": 0,
     "timeoutSeconds": 0,
     "maxQueue": -1,
+    "maxBatchSize": 0,
+    "maxBatchWaitMs": -1,
     "env": [],
     "startupSeconds": 0,
     # The public edge (issue 13): HTTPS on a domain, API keys, rate limits. All off by default.
@@ -139,6 +141,8 @@ class ServerSettings:
         max_queue: MAX_QUEUE, or -1 for the app's default.
         env: Extra environment variables, (name, value) pairs sorted by name.
         startup_seconds: The start-up budget, or 0 for each target's own defaults.
+        max_batch_size: MAX_BATCH_SIZE, or 0 for the model's own `@batch` value.
+        max_batch_wait_ms: MAX_BATCH_WAIT_MS, or -1 for the model's own `@batch` value.
     """
 
     workers: int = 0
@@ -146,6 +150,8 @@ class ServerSettings:
     max_queue: int = -1
     env: tuple[tuple[str, str], ...] = ()
     startup_seconds: int = 0
+    max_batch_size: int = 0
+    max_batch_wait_ms: int = -1
 
 
 @dataclass(frozen=True)

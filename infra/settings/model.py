@@ -41,6 +41,10 @@ RUNTIME_MAIN_MIB = 32
 RUNTIME_WORKER_MIB = 45
 MAX_TIMEOUT_SECONDS = 3600
 MAX_QUEUE = 100_000
+# The app's bounds for a `@batch` model's settings (app/__init__.py): MAX_BATCH_SIZE 1-4096,
+# MAX_BATCH_WAIT_MS 0-10000. 0 (maxBatchSize) and -1 (maxBatchWaitMs) leave the model's own.
+MAX_BATCH_SIZE = 4096
+MAX_BATCH_WAIT_MS = 10_000
 # The start-up budget. ECS container health checks allow a start period of 0-300 s
 # (RegisterTaskDefinition, HealthCheck.startPeriod); the other targets take up to an hour.
 MAX_STARTUP_SECONDS = 3600
@@ -54,6 +58,8 @@ RESERVED_ENV: Mapping[str, str | None] = {
     "WEB_CONCURRENCY": "workers",
     "TIMEOUT": "timeoutSeconds",
     "MAX_QUEUE": "maxQueue",
+    "MAX_BATCH_SIZE": "maxBatchSize",
+    "MAX_BATCH_WAIT_MS": "maxBatchWaitMs",
     "MODEL_PATH": "modelUri",
     "MODEL_SHA256": "modelSha256",
     "API_KEYS": "apiKeys",
@@ -80,6 +86,10 @@ def container_env(settings: Settings) -> list[tuple[str, str]]:
         env.append(("TIMEOUT", str(s.timeout_seconds)))
     if s.max_queue >= 0:
         env.append(("MAX_QUEUE", str(s.max_queue)))
+    if s.max_batch_size:
+        env.append(("MAX_BATCH_SIZE", str(s.max_batch_size)))
+    if s.max_batch_wait_ms >= 0:
+        env.append(("MAX_BATCH_WAIT_MS", str(s.max_batch_wait_ms)))
     if m.enabled:
         env.append(("MODEL_PATH", m.container_path))
         if m.sha256:
@@ -156,6 +166,24 @@ def _model_and_server(
         f"must be from 0 to {MAX_QUEUE} waiting requests per worker, or -1 for the app's "
         "default (128)",
     )
+    batch_size = read.integer("maxBatchSize")
+    _check(
+        problems,
+        k("maxBatchSize"),
+        batch_size,
+        lambda v: 0 <= v <= MAX_BATCH_SIZE,
+        f"must be from 1 to {MAX_BATCH_SIZE} requests per call of a @batch model, or 0 for the "
+        "model's own max_batch_size",
+    )
+    batch_wait = read.integer("maxBatchWaitMs")
+    _check(
+        problems,
+        k("maxBatchWaitMs"),
+        batch_wait,
+        lambda v: -1 <= v <= MAX_BATCH_WAIT_MS,
+        f"must be from 0 to {MAX_BATCH_WAIT_MS} milliseconds a request may wait for its batch, "
+        "or -1 for the model's own max_wait_ms",
+    )
     startup = read.integer("startupSeconds")
     if not 0 <= startup <= MAX_STARTUP_SECONDS:
         problems.add(
@@ -171,7 +199,15 @@ def _model_and_server(
             "period an ECS container health check allows",
         )
     env = _env(read, problems)
-    return model, ServerSettings(workers, timeout, max_queue, env, startup)
+    return model, ServerSettings(
+        workers,
+        timeout,
+        max_queue,
+        env,
+        startup,
+        max_batch_size=batch_size,
+        max_batch_wait_ms=batch_wait,
+    )
 
 
 def _model_uri(problems: _Problems, k: Callable[[str], str], cloud: str, uri: str) -> ModelSettings:

@@ -73,7 +73,14 @@ def test_durations_are_spelt_as_go_prints_them(seconds, go):
 
 
 def test_the_same_settings_give_the_same_environment_on_every_target():
-    settings = {"workers": 3, "timeoutSeconds": 45, "maxQueue": 8, "env": ["B=2", "A=1"]}
+    settings = {
+        "workers": 3,
+        "timeoutSeconds": 45,
+        "maxQueue": 8,
+        "maxBatchSize": 16,
+        "maxBatchWaitMs": 5,
+        "env": ["B=2", "A=1"],
+    }
     local = container(run_stack("local", settings))["envs"]
     aws_app = next(
         d
@@ -83,7 +90,16 @@ def test_the_same_settings_give_the_same_environment_on_every_target():
     aws = [f"{e['name']}={e['value']}" for e in aws_app["environment"]]
     gke = plain(render_gcp(**settings).one(DEPLOYMENT).inputs)["spec"]["template"]["spec"]
     gcp = [f"{e['name']}={e['value']}" for e in gke["containers"][0]["env"]]
-    expected = ["PORT=8080", "WEB_CONCURRENCY=3", "TIMEOUT=45", "MAX_QUEUE=8", "A=1", "B=2"]
+    expected = [
+        "PORT=8080",
+        "WEB_CONCURRENCY=3",
+        "TIMEOUT=45",
+        "MAX_QUEUE=8",
+        "MAX_BATCH_SIZE=16",
+        "MAX_BATCH_WAIT_MS=5",
+        "A=1",
+        "B=2",
+    ]
     assert local == gcp == expected
     # aws adds the server's keep-alive, which must outlast the ALB's idle timeout (75 s here)
     assert [e for e in aws if not e.startswith("KEEPALIVE_TIMEOUT=")] == expected

@@ -108,6 +108,12 @@ def test_a_local_file_absolute_or_relative_to_the_project(model_file):
         ("gcp", {"timeoutSeconds": 3601}, "timeoutSeconds", "1 to 3600"),
         ("local", {"maxQueue": -2}, "maxQueue", "0 to 100000"),
         ("local", {"maxQueue": 100001}, "maxQueue", "0 to 100000"),
+        ("local", {"maxBatchSize": -1}, "maxBatchSize", "from 1 to 4096"),
+        ("dev", {"maxBatchSize": 4097}, "maxBatchSize", "or 0 for the model's own"),
+        ("gcp", {"maxBatchWaitMs": -2}, "maxBatchWaitMs", "from 0 to 10000 milliseconds"),
+        ("local", {"maxBatchWaitMs": 10001}, "maxBatchWaitMs", "or -1 for the model's own"),
+        ("local", {"env": ["MAX_BATCH_SIZE=8"]}, "env", "use the maxBatchSize key"),
+        ("local", {"env": ["MAX_BATCH_WAIT_MS=5"]}, "env", "use the maxBatchWaitMs key"),
         ("local", {"startupSeconds": -1}, "startupSeconds", "from 1 to 3600"),
         ("gcp", {"startupSeconds": 3601}, "startupSeconds", "from 1 to 3600"),
         ("dev", {"startupSeconds": 301}, "startupSeconds", "at most 300"),
@@ -149,6 +155,18 @@ def test_the_limits_follow_the_platforms():
     assert load("dev", {"startupSeconds": 300}).server.startup_seconds == 300
     assert load("gcp", {"startupSeconds": 3600}).server.startup_seconds == 3600
     assert load("local", {"maxQueue": 0}).server.max_queue == 0
+    assert load("local", {"maxBatchWaitMs": 0}).server.max_batch_wait_ms == 0
+    assert load("dev", {"maxBatchSize": 4096}).server.max_batch_size == 4096
+
+
+def test_the_batch_keys_reach_the_environment_only_when_set():
+    loaded = load("gcp", {"maxBatchSize": 16, "maxBatchWaitMs": 0})
+    assert container_env(loaded) == [
+        ("PORT", "8080"),
+        ("MAX_BATCH_SIZE", "16"),
+        ("MAX_BATCH_WAIT_MS", "0"),
+    ]
+    assert container_env(load("gcp", {"maxBatchWaitMs": 25}))[1:] == [("MAX_BATCH_WAIT_MS", "25")]
 
 
 def test_the_server_settings_and_env_reach_the_environment_in_one_order(model_file):
