@@ -3,7 +3,7 @@
 Not a test: it measures, it does not assert. Run it from the repository root with the app's
 Python (the one ``python -m app`` runs with):
 
-    .venv/bin/python bench/bench.py                    # everything: ~10 minutes on 2 CPUs
+    .venv/bin/python bench/bench.py                    # all: ~15 min (21 on a busy machine)
     .venv/bin/python bench/bench.py --rounds 1 --duration 3 --servers flask-dev,app
     .venv/bin/python bench/bench.py --models echo --skip-startup
 
