@@ -148,7 +148,7 @@ def specs() -> dict[str, tuple[list[str], dict[str, str], object, object]]:
         ),
         "ray": (
             [str(venv_python("ray")), "-m", "bench.peers.minilm_ray", "{port}"],
-            {"RAY_USAGE_STATS_ENABLED": "0"},
+            {"RAY_USAGE_STATS_ENABLED": "0", "RAY_BENCH_DIR": "{tmp}"},
             {"msg": SENTENCE},
             lambda answer: answer["embedding"],
         ),
@@ -158,7 +158,7 @@ def specs() -> dict[str, tuple[list[str], dict[str, str], object, object]]:
 def make_server(name: str, tmp: Path) -> tuple[harness.Server, bytes, object]:
     command, extra, body, extract = specs()[name]
     port = harness.free_port()
-    env = {k: v.replace("{port}", str(port)) for k, v in extra.items()}
+    env = {k: v.replace("{port}", str(port)).replace("{tmp}", str(tmp)) for k, v in extra.items()}
     env |= {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env["BENTOML_HOME"] = str(tmp / "bentoml-home")
     command = [part.replace("{port}", str(port)) for part in command]

@@ -5,12 +5,13 @@ awaits a method decorated ``@serve.batch(max_batch_size=32, batch_wait_timeout_s
 10 ms as ``python -m app``'s default wait). A local Ray started here (``num_cpus`` = the
 machine's, no dashboard, its files in a temporary directory), Serve's HTTP proxy on
 ``127.0.0.1:PORT``. ``POST /predict`` with ``{"msg": "..."}`` answers ``{"embedding": [...]}``.
-On SIGTERM it shuts Serve and Ray down.
+On SIGTERM it shuts Serve and Ray down and removes Ray's files.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -39,7 +40,8 @@ class Embed:
 def main(port: int) -> None:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths are bounded
+    # Short (Ray's socket paths are bounded), in the bench's own temporary directory if given.
+    temp = tempfile.mkdtemp(prefix="ray-", dir=os.environ.get("RAY_BENCH_DIR", "/tmp"))
     ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, _temp_dir=temp)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
@@ -49,6 +51,7 @@ def main(port: int) -> None:
     finally:
         serve.shutdown()
         ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 if __name__ == "__main__":
