@@ -96,7 +96,7 @@ logs: venv ## Follow the deployed stack's logs: aws logs tail, kubectl logs or d
 estimate: venv ## Monthly cost of a stack at list prices, offline (STACK=dev|gcp|local, ARGS="--json --requests-per-month N")
 	@$(BIN)/python -m infra.estimate $(STACK) $(ARGS)
 
-bench: venv ## Benchmark python -m app against its peers (FastAPI, BentoML, Flask dev server; needs wrk; ~10 min)
+bench: venv ## Benchmark python -m app against its peers (echo, 2 ms model, MiniLM batched; needs wrk; ~15 min)
 	@$(BIN)/python bench/bench.py $(ARGS)
 
 clean: ## Remove the virtualenv and caches (not the local stack's state)

@@ -3,7 +3,7 @@
 Not a test: it measures, it does not assert. Run it from the repository root with the app's
 Python (the one ``python -m app`` runs with):
 
-    .venv/bin/python bench/bench.py                    # everything: ~10 minutes on 2 CPUs
+    .venv/bin/python bench/bench.py                    # all: ~15 min (21 on a busy machine)
     .venv/bin/python bench/bench.py --rounds 1 --duration 3 --servers flask-dev,app
     .venv/bin/python bench/bench.py --models echo --skip-startup
 
@@ -33,6 +33,11 @@ alike. Before that, ``--starts`` cold starts of each server time the start to it
 (``/readyz`` for the app, ``/predict`` for the others). It prints a Markdown report (machine,
 date, exact commands, medians, per-round figures, the CPU other processes took meanwhile) and
 saves it with the raw figures under ``bench/results/``.
+
+Then ``minilm``: a real model, all-MiniLM-L6-v2, served by ``python -m app`` with ``@batch`` and by
+BentoML, LitServe and Ray Serve with their batching, each from its own venv, against the model
+called directly: ``bench/minilm.py`` (its docstring says how), ``--minilm-rounds`` rounds at each
+of ``--clients``, its section appended to the same report.
 
 The peers run from their own venv, ``bench/.venv-peers``, created on the first run from the
 pinned ``bench/peers/requirements*.txt`` (BentoML separately: if it cannot be installed or does not
@@ -102,6 +107,7 @@ end
 """
 
 MODELS = {"echo": None, "cpu2ms": "bench.models.cpu2ms"}
+ALL_MODELS = (*MODELS, "minilm")  # minilm: measured by bench/minilm.py, its own servers
 SERVERS = ("flask-dev", "app", "fastapi", "bentoml", "starlette-granian", "raw-rsgi")
 
 HOW_THEY_RUN = [
@@ -815,9 +821,16 @@ def main(argv: list[str] | None = None) -> int:
         "--servers", default=",".join(SERVERS), help=f"comma-separated ({','.join(SERVERS)})"
     )
     parser.add_argument(
-        "--models", default=",".join(MODELS), help=f"comma-separated ({','.join(MODELS)})"
+        "--models", default=",".join(ALL_MODELS), help=f"comma-separated ({','.join(ALL_MODELS)})"
     )
+    import minilm  # bench/minilm.py, beside this file
+
+    minilm.add_arguments(parser)
+    parser.add_argument("--minilm-rounds", type=int, default=1, help="minilm's rounds (1)")
+    parser.add_argument("--minilm-duration", type=int, default=10, help="minilm's seconds (10)")
+    parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     args = parser.parse_args(argv)
+    minilm.parse_lists(args)
     args.argv = sys.argv[1:] if argv is None else argv
 
     if shutil.which("wrk") is None:
@@ -830,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(names) - set(SERVERS)) + sorted(set(models) - set(MODELS))
+    unknown = sorted(set(names) - set(SERVERS)) + sorted(set(models) - set(ALL_MODELS))
     if unknown or not names or not models:
         parser.error(f"unknown --servers or --models: {', '.join(unknown) or 'none given'}")
     names = [n for n in SERVERS if n in names]  # the report's order
@@ -838,7 +851,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--app-env and --app-variant take NAME=VALUE, e.g. MAX_QUEUE=256")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    notes: list[str] = []
+    notes: list[str] = list(args.note)
     bentoml_ok, why = ensure_peers_venv(RESULTS / "peers-install.log")
     if "bentoml" in names and not bentoml_ok:
         notes.append(f"bentoml left out: {why}")
@@ -875,8 +888,13 @@ def main(argv: list[str] | None = None) -> int:
         script.write_text(WRK_REPORT)
         if not args.skip_startup:
             startup = measure_startup(names, specs, args.starts, iterations, tmp)
-        for model in models:
+        for model in (m for m in models if m in MODELS):
             results[model] = run_model(args, model, names, specs, iterations, tmp, script)
+        if "minilm" in models:  # its own rounds and durations, the rest of the arguments alike
+            minilm_args = argparse.Namespace(**vars(args))
+            minilm_args.rounds, minilm_args.duration = args.minilm_rounds, args.minilm_duration
+            minilm_args.warmup = max(2, args.warmup)
+            measured = minilm.measure(minilm_args, tmp)
         for name in names:
             for log in (f"start-{name}.log", f"echo-{name}.log", f"cpu2ms-{name}.log"):
                 if (tmp / log).exists():
@@ -892,6 +910,8 @@ def main(argv: list[str] | None = None) -> int:
             if s.problem and s.rounds:
                 notes.append(f"{s.name}: {s.problem}")
     text = report(args, info, versions, results, startup, script, notes)
+    if "minilm" in models:
+        text += "\n" + "\n".join(minilm.section(minilm_args, measured))
     print(text)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"{stamp}.md").write_text(text)
@@ -917,6 +937,8 @@ def main(argv: list[str] | None = None) -> int:
             for model, servers in results.items()
         },
     }
+    if "minilm" in models:
+        raw["minilm"] = measured
     (RESULTS / f"{stamp}.json").write_text(json.dumps(raw, indent=2) + "\n")
     print(f"saved bench/results/{stamp}.md and .json", file=sys.stderr)
     return 0
