@@ -276,12 +276,15 @@ def _service(
     # policy must exist first (they are in `after`): ECS checks both when the service is
     # created or its strategy changes. Changing the strategy is an in-place update
     # (terraform-provider-aws: no ForceNew on deployment_configuration). But the block is
-    # Optional and Computed there: a rolling stack sends none (so shipped stacks render as
-    # before), and a service that was canary or linear keeps ECS's strategy (README, Rollouts).
+    # Optional and Computed there: a stack that stopped sending it would keep ECS's CANARY or
+    # LINEAR. So a rolling stack sends ROLLING (ECS's default, nothing changes at run time),
+    # and `rollout rolling` after `canary` really goes back.
     # The circuit breaker stays on: ECS documents it, and the alarms, for rolling and blue/green
     # deployments ("Amazon ECS deployment failure detection"); not verified on a real account
     # with CANARY or LINEAR.
-    rollout_args: dict = {}
+    rollout_args: dict = {
+        "deployment_configuration": aws.ecs.ServiceDeploymentConfigurationArgs(strategy="ROLLING")
+    }
     timeouts = SERVICE_TIMEOUTS
     if shifting is not None:
         alternate, rule, role = shifting

@@ -110,10 +110,12 @@ def test_the_shortest_bake_lets_a_deployment_alarm_fire():
 
 
 @pytest.mark.parametrize("overrides", [{}, ON, {**ON, "certificateArn": CERT}])
-def test_rolling_sends_no_strategy_and_makes_nothing_new(overrides):
+def test_rolling_sends_ecs_rolling_and_makes_nothing_new(overrides):
+    # ROLLING explicitly: the provider keeps a removed strategy block as ECS has it, so a stack
+    # going back from canary must say ROLLING, or it would stay canary.
     r = render(overrides)
     inputs = service(r)
-    assert "deploymentConfiguration" not in inputs
+    assert inputs["deploymentConfiguration"] == {"strategy": "ROLLING"}
     assert set(inputs["loadBalancers"][0]) == {"targetGroupArn", "containerName", "containerPort"}
     assert len(r.of_type(TG)) == 1 and not r.of_type(RULE)
     assert all(res.name != "echo-service-ecs-lb" for res in r.of_type(ROLE))
