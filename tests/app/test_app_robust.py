@@ -1,0 +1,145 @@
+"""The server under attack, against a real ``python -m app``: crashing workers, big JSON bodies
+beside health checks, numbers past Python's limits, what reaches the log, models that cannot be
+imported, numpy answers and a worker's memory limit."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import threading
+import time
+
+import pytest
+
+MODELS = "tests.app.models"
+
+
+def _assert_json_error(reply, status, *words):
+    assert reply.status == status, (reply.status, reply.body)
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert set(body) == {"success", "error"} and body["success"] is False
+    for word in words:
+        assert word in body["error"], body["error"]
+    return body["error"]
+
+
+# --- a worker that dies is replaced, however often -------------------------------------------------
+
+
+def test_a_model_that_kills_its_worker_again_and_again_never_stops_the_server(start_server):
+    # Granian alone exits ("Worker crash loop detected") when a worker dies twice within 5.5 s.
+    srv = start_server({"MODEL_MODULE": f"{MODELS}.crashing"}).wait_ready()
+    started = time.monotonic()
+    for _ in range(5):
+        try:
+            srv.request("GET", "/predict?msg=crash", timeout=2)
+        except (OSError, http.client.HTTPException):
+            pass  # the worker died under the request: no answer
+        time.sleep(max(0.0, 0.6 - (time.monotonic() - started) % 0.6))
+    assert time.monotonic() - started < 6
+    srv.wait_ready(timeout=30)
+    assert srv.process.poll() is None, srv.stderr
+    assert srv.request("GET", "/predict?msg=still").json() == {"response": "still", "success": True}
+    assert "crash loop" not in srv.stderr
+    assert srv.stderr.count("Unexpected exit from worker") >= 2
+    assert srv.stop() == 0
+
+
+def test_repeated_timeout_overruns_never_stop_the_server(start_server, tmp_path):
+    srv = start_server(
+        {"MODEL_MODULE": f"{MODELS}.slow", "TIMEOUT": "1", "STARTED": str(tmp_path / "s")}
+    ).wait_ready()
+    for _ in range(3):
+        _assert_json_error(srv.request("GET", "/predict?msg=30", timeout=10), 504, "TIMEOUT=1")
+        srv.wait_ready(timeout=30)
+    assert srv.process.poll() is None, srv.stderr
+    assert srv.request("GET", "/predict?msg=0").json() == {"response": "0", "success": True}
+    assert "crash loop" not in srv.stderr
+
+
+# --- a model module that cannot be imported: one message, before the server listens ---------------
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        (
+            "def predict(msg):\n    return msg +\n",
+            ["usermodel.py, line 2: SyntaxError: invalid syntax"],
+        ),
+        (
+            '"""A model."""\nimport os\nimport sklearn_missing.tree\n\n\ndef predict(msg):\n'
+            "    return msg\n",
+            [
+                "usermodel.py, line 3: No module named 'sklearn_missing'",
+                "add sklearn_missing to app/requirements.txt",
+            ],
+        ),
+        (
+            "import os\n\nraise RuntimeError('no weights here')\n\n\ndef predict(msg):\n"
+            "    return msg\n",
+            ["usermodel.py, line 3:", "RuntimeError: no weights here (traceback above)"],
+        ),
+    ],
+    ids=["syntax", "missing-package", "raises"],
+)
+def test_a_model_that_cannot_be_imported_stops_the_server_once_with_where_and_why(
+    start_server, tmp_path, source, words
+):
+    (tmp_path / "usermodel.py").write_text(source)
+    srv = start_server({"MODEL_MODULE": "usermodel", "PYTHONPATH": str(tmp_path)})
+    assert srv.process.wait(20) == 3
+    err = srv.stderr
+    lines = [line for line in err.splitlines() if line.startswith("python -m app:")]
+    assert len(lines) == 1, err  # once, not once per worker
+    for word in words:
+        assert word in lines[0], err
+    assert "Listening at" not in err
+    assert err.count("Traceback") <= 1
+
+
+# --- numpy's values in answers --------------------------------------------------------------------
+
+NUMPY_ANSWERS = [
+    ("scalar", 0.5),
+    ("int", 7),
+    ("array", [[1.5, 2.0], [3.0, 4.25]]),
+    ("list", [0.25, 1.0]),
+    ("dict", {"embedding": [0.0, 1.0, 2.0], "ok": True}),
+]
+
+
+@pytest.mark.parametrize("module", ["numpy_answers", "numpy_typed"])
+def test_numpy_answers_are_json_numbers_and_lists_with_or_without_a_return_type(
+    start_server, module
+):
+    pytest.importorskip("numpy")
+    srv = start_server({"MODEL_MODULE": f"{MODELS}.{module}", "WEB_CONCURRENCY": "1"})
+    srv.wait_ready()
+    for msg, expected in NUMPY_ANSWERS:
+        reply = srv.request("GET", f"/predict?msg={msg}")
+        assert reply.status == 200, (msg, reply.body)
+        assert reply.json() == {"response": expected, "success": True}
+    big = srv.request("GET", "/predict?msg=big")  # encoded off the loop, a slice at a time
+    assert big.status == 200, big.body
+    assert big.json() == {"response": [float(i) for i in range(5000)], "success": True}
+    # NaN has no JSON form: a clear 500, never invalid JSON.
+    error = _assert_json_error(srv.request("GET", "/predict?msg=nan"), 500, "NaN or infinity")
+    assert "nan" not in error.replace("NaN", "")
+    assert srv.stop() == 0
+    assert "the model's answer holds NaN or infinity" in srv.stderr
+
+
+# --- numbers past Python's own limits -------------------------------------------------------------
+
+
+def test_a_query_integer_past_pythons_digit_limit_is_a_422_naming_msg(start_server):
+    srv = start_server({"MODEL_MODULE": f"{MODELS}.numbers", "WEB_CONCURRENCY": "1"})
+    srv.wait_ready()
+    reply = srv.request("GET", "/predict?msg=[" + "9" * 5000 + "]")
+    error = _assert_json_error(reply, 422, "msg")
+    assert "4300 digits" in error
+    assert srv.request("GET", "/predict?msg=[1,2]").json() == {"response": 3.0, "success": True}
