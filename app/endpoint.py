@@ -62,6 +62,9 @@ OFF_LOOP_BYTES = 64 * 1024
 """A body at least this big is parsed and validated in the worker's JSON thread, not on the
 event loop: 1 MB of numbers takes 20-50 ms to parse, and health checks would wait for it."""
 
+SWITCH_INTERVAL_SECONDS = 0.001
+"""How long a thread may hold the GIL while another waits for it (Python's default: 5 ms)."""
+
 OFF_LOOP_ITEMS = 1024
 """An answer holding a list at least this long is encoded in the JSON thread, a slice of
 ``OFF_LOOP_ITEMS`` items at a time (json's C encoder holds the GIL while it runs: slices let the
@@ -130,6 +133,10 @@ class Endpoint:
         """Granian calls it as the worker starts: the model starts loading."""
         self._loop = loop
         self._json_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="json")
+        # The JSON and model threads give the GIL up every millisecond rather than every 5:
+        # a request takes the GIL several times on its way through the loop, and would wait up
+        # to 5 ms each time behind a big body being parsed.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         self.runner.start(loop)
         if self.metrics is not None:
             self.metrics.start(loop)
@@ -195,9 +202,9 @@ class Endpoint:
         msg, from_query, big = await self._message(scope, proto)
         try:
             if big:
-                value = await self._off_loop(self.spec.validate, msg, from_query)
+                value = await self._off_loop(self._validate, msg, from_query)
             else:
-                value = self.spec.validate(msg, from_query)
+                value = self._validate(msg, from_query)
         except pydantic.ValidationError as e:
             raise HTTPError(422, describe_errors(e)) from None
         except UnsafeNumberError as e:
@@ -240,6 +247,27 @@ class Endpoint:
             raise HTTPError(
                 500, "the model's answer could not be sent; the server log has the details"
             ) from None
+
+    def _validate(self, msg: Any, from_query: bool) -> Any:
+        """``msg`` validated; a whole number written as a float (``2.0``) counts as an integer,
+        as JSON Schema's ``integer`` (the OpenAPI document's) has it, which pydantic's strict
+        mode does not."""
+        try:
+            return self.spec.validate(msg, from_query)
+        except pydantic.ValidationError:
+            if from_query and self.spec.query_is_text:
+                raise
+            try:
+                whole, changed = _whole_numbers(loads_strict(msg) if from_query else msg)
+            except (ValueError, RecursionError):
+                changed = False
+            if not changed:
+                raise
+            try:
+                return self.spec.validate(whole, False)
+            except pydantic.ValidationError:
+                pass
+            raise
 
     def _answer(self, answer: Any) -> bytes:
         """The 200 body for ``answer``, checked against the declared return type if any."""
@@ -391,6 +419,21 @@ def _query_msg(query: str) -> Any:
 
 def _parse(data: bytes) -> Any:
     return loads_strict(data.decode("utf-8"))
+
+
+def _whole_numbers(value: Any) -> tuple[Any, bool]:
+    """``value`` with floats that are whole numbers (``2.0``) as ints, and whether any was."""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) <= 2**53:
+            return int(value), True
+        return value, False
+    if isinstance(value, list):
+        items = [_whole_numbers(v) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    if isinstance(value, dict):
+        pairs = {k: _whole_numbers(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(c for _, c in pairs.values())
+    return value, False
 
 
 def _tolist(value: Any) -> Any:

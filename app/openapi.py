@@ -69,7 +69,7 @@ def document(spec: ModelSpec) -> dict[str, Any]:
                     "operationId": "predictFromQuery",
                     "summary": "Predict from the query string's msg",
                     "parameters": [{"name": "msg", "in": "query", "required": True, **query_param}],
-                    "responses": answers(*predict_errors),
+                    "responses": {**answers(*predict_errors), "414": _URI_TOO_LONG},
                 },
                 "post": {
                     "operationId": "predict",
@@ -153,6 +153,14 @@ _WHY = {
     500: "The model failed on this input (details in the server log).",
     503: "The model is not loaded yet, or the queue is full: retry after Retry-After.",
     504: "The model ran longer than TIMEOUT.",
+}
+
+
+_URI_TOO_LONG = {
+    "description": (
+        "The URL (with the query string) is longer than the HTTP parser takes; the server's "
+        "parser answers with an empty body. Send a long msg in a POST body instead."
+    )
 }
 
 

@@ -4,11 +4,8 @@ imported, numpy answers and a worker's memory limit."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
-import json
-import os
-import statistics
-import threading
 import time
 
 import pytest
@@ -34,10 +31,9 @@ def test_a_model_that_kills_its_worker_again_and_again_never_stops_the_server(st
     srv = start_server({"MODEL_MODULE": f"{MODELS}.crashing"}).wait_ready()
     started = time.monotonic()
     for _ in range(5):
-        try:
+        # The worker dies under the request: no answer.
+        with contextlib.suppress(OSError, http.client.HTTPException):
             srv.request("GET", "/predict?msg=crash", timeout=2)
-        except (OSError, http.client.HTTPException):
-            pass  # the worker died under the request: no answer
         time.sleep(max(0.0, 0.6 - (time.monotonic() - started) % 0.6))
     assert time.monotonic() - started < 6
     srv.wait_ready(timeout=30)
@@ -143,3 +139,25 @@ def test_a_query_integer_past_pythons_digit_limit_is_a_422_naming_msg(start_serv
     error = _assert_json_error(reply, 422, "msg")
     assert "4300 digits" in error
     assert srv.request("GET", "/predict?msg=[1,2]").json() == {"response": 3.0, "success": True}
+
+
+# --- what the OpenAPI document says is what the server takes -------------------------------------
+
+
+def test_a_whole_number_written_as_a_float_is_an_integer_as_the_schema_says(start_server):
+    srv = start_server({"MODEL_MODULE": f"{MODELS}.counts", "WEB_CONCURRENCY": "1"})
+    srv.wait_ready()
+    doc = srv.request("GET", "/openapi.json").json()
+    body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["properties"]["msg"]["items"] == {"type": "integer"}
+    assert srv.post_json({"msg": [2.0, 3]}).json() == {"response": 5, "success": True}
+    assert srv.request("GET", "/predict?msg=[2.0,1e1]").json() == {"response": 12, "success": True}
+    _assert_json_error(srv.post_json({"msg": [2.5]}), 422, "msg.0")
+    _assert_json_error(srv.post_json({"msg": ["2"]}), 422, "msg.0")
+
+
+def test_the_document_lists_the_parsers_414_for_a_url_too_long(server):
+    doc = server.request("GET", "/openapi.json").json()
+    assert "414" in doc["paths"]["/predict"]["get"]["responses"]
+    reply = server.raw(b"GET /predict?msg=" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.status == 414
