@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl
 import pydantic
 
 from app import InputError
+from app.accesslog import escape
 from app.contract import ModelSpec, UnsafeNumberError, describe_errors, loads_strict
 from app.runner import FAILED, ModelTimeoutError, NotReadyError, OverloadedError, Runner
 
@@ -494,7 +495,21 @@ def _json_type(value: Any) -> str:
 
 
 def _log_exception(what: str, error: BaseException) -> None:
+    """``what`` and the traceback on stderr, with each exception's message escaped as the
+    access log escapes what a client sent (a message may quote the client's input: a new line
+    in it must not start a forged log line)."""
     import traceback
 
-    text = "".join(traceback.format_exception(error))
-    os.write(2, f"[{os.getpid()}] [ERROR] {what}\n{text}".encode("utf-8", "replace"))
+    report = traceback.TracebackException.from_exception(error)
+    seen = set()
+    pending = [report]
+    while pending:  # the exception and the ones it was raised from or during
+        te = pending.pop()
+        if id(te) in seen:
+            continue
+        seen.add(id(te))
+        if isinstance(getattr(te, "_str", None), str):
+            te._str = escape(te._str)
+        pending.extend(x for x in (te.__cause__, te.__context__) if x is not None)
+    text = "".join(report.format())
+    os.write(2, f"[{os.getpid()}] [ERROR] {escape(what)}\n{text}".encode("utf-8", "replace"))

@@ -692,7 +692,10 @@ def build_endpoint(
         openapi,
         settings.max_content_length,
         settings.body_timeout,
-        getattr(AccessLog(spec.version, emf=settings.emf), settings.log_format),
+        getattr(
+            AccessLog(spec.version, emf=settings.emf, api_keys=settings.api_keys),
+            settings.log_format,
+        ),
         api_keys=settings.api_keys,
         metrics=metrics,
     )

@@ -161,3 +161,35 @@ def test_the_document_lists_the_parsers_414_for_a_url_too_long(server):
     assert "414" in doc["paths"]["/predict"]["get"]["responses"]
     reply = server.raw(b"GET /predict?msg=" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert reply.status == 414
+
+
+# --- what reaches the log -------------------------------------------------------------------------
+
+
+def test_a_models_exception_text_cannot_forge_a_log_line(start_server):
+    srv = start_server({"MODEL_MODULE": f"{MODELS}.crashing", "WEB_CONCURRENCY": "1"})
+    srv.wait_ready()
+    forged = "[1] [CRITICAL] forged"
+    reply = srv.request("GET", "/predict?msg=raise:x%0A" + forged.replace(" ", "%20"))
+    _assert_json_error(reply, 500, "the model failed")
+    assert srv.stop() == 0
+    err = srv.stderr
+    assert "ValueError: cannot read x\\x0a[1] [CRITICAL] forged" in err, err
+    assert not any(line.startswith(forged) for line in err.splitlines()), err
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_an_api_key_in_the_query_string_never_reaches_the_log(start_server, log_format):
+    key = "s3cret-Key-42"
+    srv = start_server({"API_KEYS": key, "LOG_FORMAT": log_format, "WEB_CONCURRENCY": "1"})
+    srv.wait_ready()
+    auth = {"Authorization": f"Bearer {key}"}
+    assert srv.request("GET", f"/predict?msg=hi&api_key={key}", headers=auth).status == 200
+    assert srv.request("GET", f"/predict?msg=hi&token={key}x").status == 401
+    assert srv.request("GET", f"/predict?msg={key}", headers=auth).status == 200
+    assert srv.request("GET", "/predict?msg=monkey&key_ring=3", headers=auth).status == 200
+    assert srv.stop() == 0
+    out = srv.stdout
+    assert key not in out and key.lower() not in out.lower(), out
+    assert out.count("REDACTED") == 3, out
+    assert "msg=monkey&key_ring=3" in out  # only credentials are redacted
