@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import time
 
 import pytest
@@ -193,3 +194,49 @@ def test_an_api_key_in_the_query_string_never_reaches_the_log(start_server, log_
     assert key not in out and key.lower() not in out.lower(), out
     assert out.count("REDACTED") == 3, out
     assert "msg=monkey&key_ring=3" in out  # only credentials are redacted
+
+
+# --- a worker's memory limit ----------------------------------------------------------------------
+
+
+def test_a_worker_over_its_memory_limit_is_replaced_with_a_warning(start_server):
+    srv = start_server(
+        {
+            "MODEL_MODULE": f"{MODELS}.hungry",
+            "HOLD_MB": "120",
+            "MAX_WORKER_MEMORY_MB": "100",
+            "WEB_CONCURRENCY": "1",
+        }
+    ).wait_ready()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and srv.stderr.count("Spawning worker-1") < 2:
+        time.sleep(0.2)
+    err = srv.stderr
+    assert srv.process.poll() is None, err
+    warning = next(line for line in err.splitlines() if "over its limit" in line)
+    assert "[WARNING]" in warning
+    assert re.search(r"worker-1 \(pid \d+\) holds 1[2-9]\d MiB, over its limit of 100 MiB", warning)
+    assert err.count("Spawning worker-1") >= 2, err  # its replacement
+    srv.wait_ready(timeout=20)
+    assert srv.request("GET", "/predict?msg=ok").json() == {"response": "ok", "success": True}
+
+
+def test_the_memory_limit_is_each_workers_share_of_the_container(tmp_path):
+    from app.server import ConfigError, cgroup_memory_mb, load_settings
+
+    shares = load_settings({"CONTAINER_MEMORY_MB": "512", "WEB_CONCURRENCY": "2"})
+    assert shares.max_worker_memory_mb == (512 - 32) // 2
+    explicit = load_settings({"CONTAINER_MEMORY_MB": "512", "MAX_WORKER_MEMORY_MB": "300"})
+    assert explicit.max_worker_memory_mb == 300
+    off = load_settings({"CONTAINER_MEMORY_MB": "512", "MAX_WORKER_MEMORY_MB": "0"})
+    assert off.max_worker_memory_mb is None
+    with pytest.raises(ConfigError, match="MAX_WORKER_MEMORY_MB='lots' is not allowed"):
+        load_settings({"MAX_WORKER_MEMORY_MB": "lots"})
+    (tmp_path / "memory.max").write_text("536870912\n")  # cgroup v2: 512 MiB
+    assert cgroup_memory_mb(tmp_path) == 512
+    (tmp_path / "memory.max").write_text("max\n")
+    assert cgroup_memory_mb(tmp_path) is None
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # unlimited
+    assert cgroup_memory_mb(v1) is None
