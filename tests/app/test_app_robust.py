@@ -222,8 +222,9 @@ def test_healthz_stays_fast_while_32_clients_send_1mb_bodies_of_numbers(start_se
     )
     # Before the JSON thread: p50 2.6 s, p99 9 s on the same machine. The median is the
     # server's; the tail also holds the machine's own scheduling, as this test shares the CPUs
-    # with the 32 clients (and with the rest of the suite), so its bound is looser.
-    assert p50 < 0.05 and p99 < 0.2, f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+    # with the 32 clients and the rest of the suite (p99 60-90 ms alone, up to 0.4 s beside
+    # it), so its bound is looser.
+    assert p50 < 0.05 and p99 < 1, f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
 
 
 # --- what the OpenAPI document says is what the server takes -------------------------------------
