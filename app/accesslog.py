@@ -6,12 +6,13 @@ no line waits in a buffer and none is lost when a worker is killed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import time
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 REQUEST_ID_HEADERS = ("x-amzn-trace-id", "traceparent", "x-cloud-trace-context", "x-request-id")
 """Where a load balancer puts the request's id: the ALB, W3C trace context (GKE's Gateway and
@@ -25,16 +26,25 @@ class AccessLog:
     "USER-AGENT" VERSION``: the peer (the load balancer, behind one), the client it forwarded
     for, the request, status, response bytes, time in the app, user agent, the model's
     version. What a client controls is escaped (the path and query percent-encoded, the
-    headers quoted, with backslash escapes), so no client can forge a line or a field. Each
+    headers quoted, with backslash escapes), so no client can forge a line or a field; an API
+    key in the query string is written as ``REDACTED``. Each
     line is one unbuffered ``write``
     to file descriptor 1: no line waits in a buffer, none is lost when a worker is killed.
     """
 
-    def __init__(self, version: str, fd: int = 1, emf: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        version: str,
+        fd: int = 1,
+        emf: tuple[str, str] | None = None,
+        api_keys: tuple[str, ...] = (),
+    ) -> None:
         self.fd = fd
+        # A key sent in the query string (as ?api_key=..., or as any value) is never written.
+        self.key_digests = frozenset(hashlib.sha256(k.encode()).digest() for k in api_keys)
         self.emf = emf  # (namespace, Service dimension) for CloudWatch's embedded metric format
         self.raw_version = version
-        self.version = _escape(version)
+        self.version = escape(version)
 
     def __call__(
         self, scope: Any, status: int, length: int, seconds: float, model: float | None = None
@@ -56,7 +66,7 @@ class AccessLog:
             "forwarded_for": headers.get("x-forwarded-for"),
             "method": scope.method,
             "path": scope.path,
-            "query": scope.query_string,
+            "query": self._query(scope.query_string),
             "status": status,
             "bytes": length,
             "duration_ms": round(seconds * 1000, 3),
@@ -98,23 +108,67 @@ class AccessLog:
         ua = headers.get("user-agent")
         version = _HTTP_VERSIONS.get(scope.http_version, scope.http_version)
         line = (
-            f'{peer} "{_escape(forwarded) if forwarded else "-"}" '
-            f'"{scope.method} {_target(scope.path, scope.query_string)} HTTP/{version}" '
+            f'{peer} "{escape(forwarded) if forwarded else "-"}" '
+            f'"{scope.method} {_target(scope.path, self._query(scope.query_string))} '
+            f'HTTP/{version}" '
             f"{status} {length} {seconds * 1000:.0f}ms "
-            f'"{_escape(ua) if ua else "-"}" {self.version}\n'
+            f'"{escape(ua) if ua else "-"}" {self.version}\n'
         )
         try:  # noqa: SIM105 - per request: a bare try costs less than contextlib.suppress
             os.write(self.fd, line.encode("utf-8", "replace"))
         except OSError:  # a closed stdout must not fail the request
             pass
 
+    def _query(self, query: str) -> str:
+        """The query string with the values of credential-like parameters and of any API key
+        replaced by ``REDACTED``."""
+        if not query or not (self.key_digests or _SECRET_PARAM.search(query)):
+            return query
+        parts = []
+        for part in query.split("&"):
+            name, eq, value = part.partition("=")
+            plain = unquote_plus(name).strip().lower().replace("-", "_")
+            if eq and (
+                plain in SECRET_PARAMS
+                or (
+                    self.key_digests
+                    and hashlib.sha256(unquote_plus(value).strip().encode()).digest()
+                    in self.key_digests
+                )
+            ):
+                part = f"{name}=REDACTED"
+            parts.append(part)
+        return "&".join(parts)
+
+
+SECRET_PARAMS = frozenset(
+    (
+        "api_key",
+        "apikey",
+        "key",
+        "x_api_key",
+        "token",
+        "access_token",
+        "auth",
+        "authorization",
+        "bearer",
+        "secret",
+        "password",
+    )
+)
+"""Query parameters whose values the access log never writes (names compared in lower case,
+with ``-`` as ``_``)."""
+
+_SECRET_PARAM = re.compile(
+    r"(?:^|&)(?:[^=&]*(?:key|token|auth|bearer|secret|password)[^=&]*)=", re.IGNORECASE
+)
 
 _HTTP_VERSIONS = {"1": "1.0"}  # granian's scope says "1" for HTTP/1.0
 
 _PLAIN = re.compile(r"[!#-\[\]-~]*")  # printable ASCII without space, " and \: safe as it is
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     """``text`` with backslash escapes for quotes, backslashes and anything not printable ASCII."""
     if _PLAIN.fullmatch(text.replace(" ", "")):
         return text

@@ -27,10 +27,12 @@ queue is joined: a slow or broken client holds a coroutine, never the model.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,8 +41,10 @@ from urllib.parse import parse_qsl
 import pydantic
 
 from app import InputError
+from app.accesslog import escape
 from app.contract import ModelSpec, UnsafeNumberError, describe_errors, loads_strict
 from app.runner import (
+    FAILED,
     BatchFailedError,
     ClientGoneError,
     ModelTimeoutError,
@@ -66,6 +70,18 @@ RETRY_AFTER_SECONDS = 1
 """What a 503 tells a client to wait; a load balancer's retry or a client's backoff takes over."""
 
 _MISSING: Any = object()
+
+OFF_LOOP_BYTES = 64 * 1024
+"""A body at least this big is parsed and validated in the worker's JSON thread, not on the
+event loop: 1 MB of numbers takes 20-50 ms to parse, and health checks would wait for it."""
+
+SWITCH_INTERVAL_SECONDS = 0.001
+"""How long a thread may hold the GIL while another waits for it (Python's default: 5 ms)."""
+
+OFF_LOOP_ITEMS = 1024
+"""An answer holding a list at least this long is encoded in the JSON thread, a slice of
+``OFF_LOOP_ITEMS`` items at a time (json's C encoder holds the GIL while it runs: slices let the
+event loop in between)."""
 
 
 class HTTPError(Exception):
@@ -117,10 +133,23 @@ class Endpoint:
         self.metrics = metrics
         self.in_flight = 0
         self.headers = [("content-type", JSON), ("x-model-version", spec.version)]
-        self._encode = json.JSONEncoder(allow_nan=False).encode
+        # numpy and torch values (arrays, tensors, their scalars) become JSON lists and numbers
+        # through their own tolist(), without importing either library.
+        self._encode = json.JSONEncoder(allow_nan=False, default=_tolist).encode
+        # One thread per worker parses big bodies and encodes big answers: at most one such
+        # job runs at a time (the others wait their turn, off the loop), so health checks and
+        # small requests are never stuck behind them.
+        self._json_thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Granian calls it as the worker starts: the model starts loading."""
+        self._loop = loop
+        self._json_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="json")
+        # The JSON and model threads give the GIL up every millisecond rather than every 5:
+        # a request takes the GIL several times on its way through the loop, and would wait up
+        # to 5 ms each time behind a big body being parsed.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         self.runner.start(loop)
         if self.metrics is not None:
             self.metrics.start(loop)
@@ -128,6 +157,8 @@ class Endpoint:
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Granian calls it as the worker stops."""
         self.runner.stop()
+        if self._json_thread is not None:
+            self._json_thread.shutdown(wait=False, cancel_futures=True)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         started = time.perf_counter()
@@ -181,13 +212,18 @@ class Endpoint:
             )
 
     async def _predict(self, scope: Any, proto: Any) -> tuple[bytes, float]:
-        msg, from_query = await self._message(scope, proto)
+        msg, from_query, big = await self._message(scope, proto)
         try:
-            value = self.spec.validate(msg, from_query)
+            if big:
+                value = await self._off_loop(self._validate, msg, from_query)
+            else:
+                value = self._validate(msg, from_query)
         except pydantic.ValidationError as e:
             raise HTTPError(422, describe_errors(e)) from None
         except UnsafeNumberError as e:
             raise HTTPError(400, f"msg is not valid JSON for this model: {e}") from None
+        except ValueError as e:  # a number past Python's digit limit in a query's JSON
+            raise HTTPError(422, f"msg: {_too_long(e)}") from None
         try:
             # A request whose client leaves while it waits is dropped from the queue, and
             # logged as 499 rather than 200.
@@ -195,6 +231,9 @@ class Endpoint:
         except ClientGoneError as e:
             raise HTTPError(CLIENT_CLOSED, str(e)) from None
         except NotReadyError as e:
+            if self.runner.state == FAILED:
+                # The reason (with the server's paths, maybe) is for /readyz and the log.
+                raise HTTPError(503, "model failed to load", _RETRY) from None
             raise HTTPError(503, str(e), _RETRY) from None
         except OverloadedError as e:
             if self.metrics is not None:
@@ -220,21 +259,67 @@ class Endpoint:
                 500, "the model failed on this input; the server log has the details"
             ) from None
         try:
-            body = self._encode({"response": self.spec.serialise(answer), "success": True})
-            return body.encode(), model_seconds
+            if _is_big(answer):
+                return await self._off_loop(self._answer, answer), model_seconds
+            return self._answer(answer), model_seconds
         except (ValueError, TypeError, pydantic.ValidationError) as e:
+            if isinstance(e, ValueError) and "Out of range float" in str(e):
+                _log_exception("the model's answer holds NaN or infinity", e)
+                raise HTTPError(
+                    500, "the model's answer holds NaN or infinity, which JSON cannot carry"
+                ) from None
             _log_exception("the model's answer cannot be sent as JSON of its declared type", e)
             raise HTTPError(
                 500, "the model's answer could not be sent; the server log has the details"
             ) from None
 
-    async def _message(self, scope: Any, proto: Any) -> tuple[Any, bool]:
-        """``msg`` and whether it came from the query string."""
+    def _validate(self, msg: Any, from_query: bool) -> Any:
+        """``msg`` validated; a whole number written as a float (``2.0``) counts as an integer,
+        as JSON Schema's ``integer`` (the OpenAPI document's) has it, which pydantic's strict
+        mode does not."""
+        try:
+            return self.spec.validate(msg, from_query)
+        except pydantic.ValidationError:
+            if from_query and self.spec.query_is_text:
+                raise
+            try:
+                whole, changed = _whole_numbers(loads_strict(msg) if from_query else msg)
+            except (ValueError, RecursionError):
+                changed = False
+            if not changed:
+                raise
+            try:
+                return self.spec.validate(whole, False)
+            except pydantic.ValidationError:
+                pass
+            raise
+
+    def _answer(self, answer: Any) -> bytes:
+        """The 200 body for ``answer``, checked against the declared return type if any."""
+        if self.spec.output is not None:
+            try:
+                answer = self.spec.serialise(answer)
+            except (ValueError, TypeError):  # pydantic's errors are ValueErrors
+                # numpy and torch values the schema's types do not take as they are: as lists.
+                answer = self.spec.serialise(_plain(answer))
+        if _is_big(answer):
+            return _encode_in_slices(self._encode, answer)
+        return self._encode({"response": answer, "success": True}).encode()
+
+    async def _off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in the JSON thread (inline when there is none: a test's endpoint)."""
+        if self._json_thread is None or self._loop is None:
+            return fn(*args)
+        return await self._loop.run_in_executor(self._json_thread, fn, *args)
+
+    async def _message(self, scope: Any, proto: Any) -> tuple[Any, bool, bool]:
+        """``msg``, whether it came from the query string, and whether it is big (then it was
+        parsed off the loop, and is validated there too)."""
         headers = scope.headers
         length = headers.get("content-length")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         if (length is None or length.strip("0") == "") and not chunked:
-            return _query_msg(scope.query_string), True
+            return _query_msg(scope.query_string), True, False
         content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if content_type and not _is_json(content_type):
             raise HTTPError(
@@ -243,8 +328,9 @@ class Endpoint:
                 "'Content-Type: application/json' (curl: -H 'Content-Type: application/json')",
             )
         data = await self._body(proto, None if chunked else int(length))
+        big = len(data) >= OFF_LOOP_BYTES
         try:
-            body = loads_strict(data.decode("utf-8"))
+            body = await self._off_loop(_parse, data) if big else _parse(data)
         except UnicodeDecodeError as e:
             raise HTTPError(400, f"the body is not UTF-8: {e.reason} at byte {e.start}") from None
         except RecursionError:
@@ -257,7 +343,7 @@ class Endpoint:
             )
         if "msg" not in body:
             raise HTTPError(400, _NO_MSG)
-        return body["msg"], False
+        return body["msg"], False, big
 
     async def _body(self, proto: Any, length: int | None) -> bytes:
         """The whole body within ``body_timeout``; ``length`` is its Content-Length, if any."""
@@ -356,6 +442,72 @@ def _query_msg(query: str) -> Any:
     raise HTTPError(400, _NO_MSG)
 
 
+def _parse(data: bytes) -> Any:
+    return loads_strict(data.decode("utf-8"))
+
+
+def _whole_numbers(value: Any) -> tuple[Any, bool]:
+    """``value`` with floats that are whole numbers (``2.0``) as ints, and whether any was."""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) <= 2**53:
+            return int(value), True
+        return value, False
+    if isinstance(value, list):
+        items = [_whole_numbers(v) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    if isinstance(value, dict):
+        pairs = {k: _whole_numbers(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(c for _, c in pairs.values())
+    return value, False
+
+
+def _tolist(value: Any) -> Any:
+    """json's ``default``: numpy arrays and scalars, torch tensors (anything with tolist())."""
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy and torch values in it turned into Python lists and numbers."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else value
+
+
+def _is_big(value: Any) -> bool:
+    """An answer that takes the JSON encoder long enough to matter (see ``OFF_LOOP_ITEMS``)."""
+    if isinstance(value, list):
+        return len(value) >= OFF_LOOP_ITEMS
+    size = getattr(value, "size", None)  # a numpy array or a torch tensor
+    return isinstance(size, int) and size >= OFF_LOOP_ITEMS
+
+
+def _encode_in_slices(encode: Callable[[Any], str], answer: Any) -> bytes:
+    """The 200 body for a long list, encoded a slice at a time (see ``OFF_LOOP_ITEMS``)."""
+    if not isinstance(answer, list):
+        answer = _tolist(answer)
+        if not isinstance(answer, list):
+            return encode({"response": answer, "success": True}).encode()
+    parts = [
+        encode(answer[i : i + OFF_LOOP_ITEMS])[1:-1] for i in range(0, len(answer), OFF_LOOP_ITEMS)
+    ]
+    return ('{"response": [' + ", ".join(p for p in parts if p) + '], "success": true}').encode()
+
+
+def _too_long(error: ValueError) -> str:
+    if "digits" in str(error):
+        return f"a number has more than {sys.get_int_max_str_digits()} digits"
+    text = str(error).strip().splitlines()
+    return text[0] if text else "not a value this model takes"
+
+
 def _is_json(mimetype: str) -> bool:
     return mimetype == JSON or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
@@ -367,7 +519,21 @@ def _json_type(value: Any) -> str:
 
 
 def _log_exception(what: str, error: BaseException) -> None:
+    """``what`` and the traceback on stderr, with each exception's message escaped as the
+    access log escapes what a client sent (a message may quote the client's input: a new line
+    in it must not start a forged log line)."""
     import traceback
 
-    text = "".join(traceback.format_exception(error))
-    os.write(2, f"[{os.getpid()}] [ERROR] {what}\n{text}".encode("utf-8", "replace"))
+    report = traceback.TracebackException.from_exception(error)
+    seen = set()
+    pending = [report]
+    while pending:  # the exception and the ones it was raised from or during
+        te = pending.pop()
+        if id(te) in seen:
+            continue
+        seen.add(id(te))
+        if isinstance(getattr(te, "_str", None), str):
+            te._str = escape(te._str)
+        pending.extend(x for x in (te.__cause__, te.__context__) if x is not None)
+    text = "".join(report.format())
+    os.write(2, f"[{os.getpid()}] [ERROR] {escape(what)}\n{text}".encode("utf-8", "replace"))

@@ -265,7 +265,23 @@ def start_metrics_process(host: str, port: int, folder: str) -> Any:
         target=_metrics_main, args=(host, port, folder, os.getpid()), name="metrics", daemon=True
     )
     process.start()
+    # Serve only once /metrics answers, so a worker that reports ready is already counted
+    # where a scraper can see it (the forked process starts its HTTP server in a moment).
+    import socket
+    import time
+
+    deadline = time.monotonic() + METRICS_START_SECONDS
+    while time.monotonic() < deadline and process.is_alive():
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.02)
     return process
+
+
+METRICS_START_SECONDS = 10.0
+"""How long the server waits for its metrics process to listen before it serves anyway."""
 
 
 def _metrics_main(host: str, port: int, folder: str, parent: int) -> None:

@@ -69,7 +69,7 @@ def document(spec: ModelSpec) -> dict[str, Any]:
                     "operationId": "predictFromQuery",
                     "summary": "Predict from the query string's msg",
                     "parameters": [{"name": "msg", "in": "query", "required": True, **query_param}],
-                    "responses": answers(*predict_errors),
+                    "responses": {**answers(*predict_errors), "414": _URI_TOO_LONG},
                 },
                 "post": {
                     "operationId": "predict",
@@ -165,6 +165,14 @@ def _string_schema(schema: dict[str, Any]) -> dict[str, Any]:
         if branch.get("type") == "string":
             return branch
     return {}
+
+
+_URI_TOO_LONG = {
+    "description": (
+        "The URL (with the query string) is longer than the HTTP parser takes; the server's "
+        "parser answers with an empty body. Send a long msg in a POST body instead."
+    )
+}
 
 
 def _version_header() -> dict[str, Any]:

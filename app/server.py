@@ -46,6 +46,12 @@ OMP_NUM_THREADS...  CPUs / workers      the math libraries' threads per worker, 
                                         (see ``thread_defaults``)
 LOG_LEVEL           info                debug, info, warning, error or critical (the
                                         server's own messages, on stderr)
+CONTAINER_MEMORY_MB from the cgroup     the container's memory in MiB (the stacks set it
+                                        from ``memory``: Fargate hides it from the cgroup)
+MAX_WORKER_MEMORY_MB  its share         MiB one worker may hold (resident) before it is
+                                        replaced, with a warning; by default the
+                                        container's memory less the main process's, shared
+                                        by the workers; 0: no limit
 ==================  ==================  =====================================================
 
 The server is granian (https://github.com/emmett-framework/granian) with its native RSGI
@@ -72,6 +78,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +88,7 @@ from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
+from granian.server.common import logger as granian_logger
 
 from app import MAX_BATCH_SIZE_LIMIT, MAX_WAIT_MS_LIMIT
 from app.accesslog import AccessLog
@@ -103,6 +111,9 @@ the next one, as happened at granian's default (backlog / workers = 512)."""
 
 LISTEN_BACKLOG = 4096
 """Connections the kernel queues before a worker accepts them."""
+
+MAIN_PROCESS_MB = 32
+"""The main process's own memory (it holds no model), left out of the workers' shares."""
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
@@ -167,6 +178,8 @@ class Settings:
     log_level: str = "info"
     max_batch_size: int | None = None
     max_batch_wait_ms: int | None = None
+    max_worker_memory_mb: int | None = None
+    container_memory_mb: int | None = None
 
     @property
     def bind(self) -> str:
@@ -260,12 +273,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"LOG_FORMAT={env['LOG_FORMAT']!r} is not allowed: use one of {', '.join(LOG_FORMATS)}"
         )
+    workers = integer("WEB_CONCURRENCY", default_workers(), 1, 256)
+    container_memory = integer("CONTAINER_MEMORY_MB", 0, 0, 2**31 - 1) or cgroup_memory_mb()
+    worker_memory = integer("MAX_WORKER_MEMORY_MB", -1, 0, 2**31 - 1)
+    if worker_memory < 0:  # unset: each worker's share of the container's memory
+        worker_memory = (
+            max(1, (container_memory - MAIN_PROCESS_MB) // workers) if container_memory else 0
+        )
     batch_size = integer("MAX_BATCH_SIZE", 0, 1, MAX_BATCH_SIZE_LIMIT) or None
     batch_wait = integer("MAX_BATCH_WAIT_MS", -1, 0, MAX_WAIT_MS_LIMIT)
     return Settings(
         host=host,
         port=port,
-        workers=integer("WEB_CONCURRENCY", default_workers(), 1, 256),
+        workers=workers,
         timeout=integer("TIMEOUT", Settings.timeout, 1, 3600),
         max_queue=integer("MAX_QUEUE", Settings.max_queue, 0, 100_000),
         body_timeout=integer("BODY_TIMEOUT", Settings.body_timeout, 1, 3600),
@@ -282,7 +302,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         max_batch_size=batch_size,
         max_batch_wait_ms=None if batch_wait < 0 else batch_wait,
+        max_worker_memory_mb=worker_memory or None,
+        container_memory_mb=container_memory,
     )
+
+
+def cgroup_memory_mb(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The memory limit of this process's cgroup in MiB, or None when there is none.
+
+    Docker and Kubernetes set it on the container; Fargate sets the task's limit above the
+    container's cgroup, which then reads as unlimited (the stacks pass CONTAINER_MEMORY_MB).
+    """
+    for path in (root / "memory.max", root / "memory" / "memory.limit_in_bytes"):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # v1 says "unlimited" with a huge number
+            return int(text) // (1024 * 1024)
+        return None
+    return None
 
 
 def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -419,7 +458,86 @@ def granian_options(settings: Settings) -> dict[str, Any]:
         "log_level": LogLevels(settings.log_level),
         "log_dictconfig": SERVER_LOG_CONFIG,
         "log_access": False,  # AccessLog below writes it, for a fraction of the cost
+        # A worker over its share of the memory is replaced (Supervisor says so), before the
+        # kernel kills the container for all of them.
+        "workers_max_rss": settings.max_worker_memory_mb,
+        "rss_sample_interval": MEMORY_CHECK_SECONDS,
     }
+
+
+CRASH_BACKOFF_SECONDS = (0, 0.5, 1, 2, 4, 8)
+"""How long a worker that died young (within ``SHORT_LIFE_SECONDS`` of its start) waits before
+its replacement starts, by how many times in a row it did: a model that crashes on some input
+is replaced at once, one that crashes as it loads is retried ever more slowly (never stopped:
+the orchestrator sees the replica unready and decides)."""
+
+SHORT_LIFE_SECONDS = 10.0
+
+MEMORY_CHECK_SECONDS = 5
+"""How often each worker's resident memory is compared with its limit."""
+
+
+class Supervisor(Server):  # type: ignore[misc, valid-type]
+    """Granian's server, minus the crash-loop exit, with a memory limit that says what it does.
+
+    Granian 2.8.7 stops the whole server when a worker dies within 5.5 s of being respawned
+    (``_serve_loop``: "Worker crash loop detected, exiting"): a model that crashes on some
+    input (a segfault, an out-of-memory kill, ``os._exit``, a ``TIMEOUT`` overrun) let any
+    client stop the replica by sending that input twice. Here a dead worker is always replaced;
+    one that keeps dying young waits longer before each new start (``CRASH_BACKOFF_SECONDS``),
+    so a model that cannot start costs a log line every few seconds, not a CPU.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._young_deaths: dict[int, int] = {}
+
+    def _respawn_workers(self, workers, spawn_target, target_loader, delay: float = 0):  # type: ignore[no-untyped-def]
+        if not delay:  # granian's own call for workers that died (the others pass a delay)
+            now = time.monotonic()
+            wait = 0.0
+            for idx in workers:
+                young = now - self.wrks[idx].birth < SHORT_LIFE_SECONDS
+                deaths = self._young_deaths.get(idx, 0) + 1 if young else 0
+                self._young_deaths[idx] = deaths
+                wait = max(wait, CRASH_BACKOFF_SECONDS[min(deaths, len(CRASH_BACKOFF_SECONDS) - 1)])
+            if wait:
+                granian_logger.warning(
+                    f"worker-{workers[0] + 1} died again within {SHORT_LIFE_SECONDS:g} s of its "
+                    f"start: its replacement starts in {wait:g} s"
+                )
+                # SIGTERM (or another worker's death) ends the wait early.
+                self.main_loop_interrupt.wait(wait)
+                if self.interrupt_signal:
+                    return
+        super()._respawn_workers(workers, spawn_target, target_loader, delay)
+        # Granian remembers when each worker was respawned, to exit if it dies again within
+        # 5.5 s: forget it, so a second crash is replaced like the first.
+        self.respawned_wrks.clear()
+
+    def _handle_rss_signal(self, spawn_target, target_loader):  # type: ignore[no-untyped-def]
+        # Granian's own, with a warning that says how much and why instead of an info line.
+        workers = {wrk._id(): wrk for wrk in self.wrks}
+        try:
+            rss = self._rss_collector.memory(list(workers))
+        except Exception:
+            granian_logger.warning("cannot read the workers' memory use; not checked this time")
+            return
+        limit = self.workers_rss // (1024 * 1024)
+        over = []
+        for pid, used in rss.items():
+            if used >= self.workers_rss and pid in workers:
+                idx = workers[pid].idx
+                granian_logger.warning(
+                    f"worker-{idx + 1} (pid {pid}) holds {used / 1024 / 1024:.0f} MiB, over "
+                    f"its limit of {limit} MiB (MAX_WORKER_MEMORY_MB: the container's memory "
+                    "shared by its workers): replacing it. If the model needs that much, give "
+                    "the stack more memory or fewer workers"
+                )
+                over.append(idx)
+        if over:
+            self._respawn_workers(over, spawn_target, target_loader, delay=self.respawn_interval)
+            self._metrics.incr_respawn_rss(len(over))
 
 
 def check_port_free(host: str, port: int, name: str = "PORT") -> None:
@@ -461,7 +579,7 @@ def serve(
     # lives only in the workers.
     if "fork" in multiprocessing.get_all_start_methods():
         multiprocessing.set_start_method("fork", force=True)
-    server = Server("app", **{**granian_options(settings), **(extra_options or {})})
+    server = Supervisor("app", **{**granian_options(settings), **(extra_options or {})})
     server.serve(target_loader=lambda _target: app_factory())
 
 
@@ -472,9 +590,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         environ: The environment to read settings from; ``os.environ`` if not given.
 
     Returns:
-        The exit status: 2 for a bad setting or a port in use (reported on stderr in one line),
-        else 0 once the server has stopped (granian exits with 1 by itself when a worker keeps
-        failing, e.g. a model module that cannot be imported).
+        The exit status: 2 for a bad setting or a port in use, 3 for a model module that cannot
+        be imported or breaks the contract (each reported on stderr, once), else 0 once the
+        server has stopped.
     """
     try:
         settings = load_settings(environ)
@@ -482,16 +600,23 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as e:
         print(f"python -m app: {e}", file=sys.stderr)
         return 2
-    # Before any worker imports the model: the math libraries read these as they load.
+    # Before anything imports the model: the math libraries read these as they load.
     set_thread_defaults(settings.workers)
-    # The runtime's own modules (pydantic with them) are imported once, here, before granian forks
-    # its workers: each worker starts with them in memory, shared copy-on-write, instead of
-    # importing them again at the same time on the same CPUs. The user's model is not imported
-    # here: it loads in each worker (its libraries may not survive a fork).
-    import app.contract
+    # The runtime's own modules (pydantic with them) and the user's model module are imported
+    # once, here, before granian forks its workers: each worker starts with them in memory,
+    # shared copy-on-write, instead of importing them again at the same time on the same CPUs;
+    # and a model module that cannot be imported stops the server here, with one message,
+    # before it listens. The model's load() still runs in each worker, after the fork: that is
+    # where weights and the math libraries' threads belong.
     import app.endpoint
     import app.openapi
     import app.runner  # noqa: F401
+
+    try:
+        spec = import_model(settings.model_module)
+    except ConfigError as e:
+        print(f"python -m app: {e}", file=sys.stderr, flush=True)
+        return 3
 
     ready_workers = _shared_slots(settings.workers)
     metrics_folder = None
@@ -506,7 +631,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         metrics_folder = tempfile.mkdtemp(prefix="app-metrics-")
         start_metrics_process(settings.host, settings.metrics_port, metrics_folder)
     try:
-        serve(settings, lambda: build_endpoint(settings, ready_workers, metrics_folder))
+        serve(settings, lambda: build_endpoint(settings, ready_workers, metrics_folder, spec))
     finally:
         if metrics_folder is not None:
             shutil.rmtree(metrics_folder, ignore_errors=True)
@@ -524,35 +649,95 @@ def _shared_slots(workers: int) -> Any:
         return None
 
 
-def build_endpoint(
-    settings: Settings, ready_workers: Any = None, metrics_folder: str | None = None
-) -> Any:
-    """The RSGI app of one worker: the model module imported and inspected, not yet loaded.
+PACKAGES = {
+    "sklearn": "scikit-learn",
+    "cv2": "opencv-python-headless",
+    "PIL": "pillow",
+    "yaml": "PyYAML",
+    "bs4": "beautifulsoup4",
+    "sentence_transformers": "sentence-transformers",
+}
+"""Import names whose package on the index has another name."""
 
-    A model module that cannot be imported, or breaks the contract, ends the worker with the
-    reason on stderr (granian then stops: the orchestrator sees the container fail to start).
+
+def import_model(module: str) -> Any:
+    """Import and inspect the model module; return its ``ModelSpec``.
+
+    Raises:
+        ConfigError: It cannot be imported or breaks the contract. The message names the file
+            and line of a syntax error, the package to add to ``app/requirements.txt`` for a
+            missing import, or (after the traceback, printed here) the exception raised.
     """
+    import traceback
+
     from app.contract import ModelError, load_spec
+
+    try:
+        return load_spec(module)
+    except ModelError as e:
+        raise ConfigError(str(e)) from None
+    except SyntaxError as e:  # IndentationError and TabError too
+        where = _relative(e.filename or module)
+        raise ConfigError(
+            f"{where}, line {e.lineno}: {type(e).__name__}: {e.msg} (the model module "
+            f"{module} cannot be imported)"
+        ) from None
+    except ModuleNotFoundError as e:
+        missing = (e.name or "").partition(".")[0] or str(e)
+        package = PACKAGES.get(missing, missing)
+        raise ConfigError(
+            f"{_model_line(e, module)}: No module named {missing!r}: add {package} to "
+            "app/requirements.txt (pip install -r app/requirements.txt, and rebuild the image)"
+        ) from None
+    except BaseException as e:
+        traceback.print_exc()
+        first = str(e).strip().splitlines()
+        raise ConfigError(
+            f"{_model_line(e, module)}: the model module {module} failed to import: "
+            f"{type(e).__name__}{': ' + first[0] if first else ''} (traceback above)"
+        ) from None
+
+
+def _model_line(error: BaseException, module: str) -> str:
+    """``path, line N`` of the deepest frame in the model's own file (else the module's name)."""
+    origin = sys.modules.get(module)
+    frames = traceback_frames(error)
+    for filename, lineno in reversed(frames):
+        if module.replace(".", "/") + ".py" in filename.replace("\\", "/") or (
+            origin is not None and getattr(origin, "__file__", None) == filename
+        ):
+            return f"{_relative(filename)}, line {lineno}"
+    return module
+
+
+def traceback_frames(error: BaseException) -> list[tuple[str, int]]:
+    """(file, line) of each frame of ``error``'s traceback, outermost first."""
+    import traceback
+
+    return [(f.filename, f.lineno or 0) for f in traceback.extract_tb(error.__traceback__)]
+
+
+def _relative(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
+
+
+def build_endpoint(
+    settings: Settings,
+    ready_workers: Any = None,
+    metrics_folder: str | None = None,
+    spec: Any = None,
+) -> Any:
+    """The RSGI app of one worker: the model module inspected (by ``main``, before the fork,
+    or here), not yet loaded."""
     from app.endpoint import Endpoint
     from app.openapi import document
     from app.runner import Runner
 
-    try:
-        spec = load_spec(settings.model_module)
-    except ModelError as e:
-        print(f"python -m app: {e}", file=sys.stderr, flush=True)
-        os._exit(3)
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-        print(
-            f"python -m app: the model module {settings.model_module} failed to import "
-            "(traceback above)",
-            file=sys.stderr,
-            flush=True,
-        )
-        os._exit(3)
+    if spec is None:
+        spec = import_model(settings.model_module)
     openapi = json.dumps(document(spec), separators=(",", ":")).encode()
     runner = Runner(
         spec,
@@ -593,7 +778,10 @@ def build_endpoint(
         openapi,
         settings.max_content_length,
         settings.body_timeout,
-        getattr(AccessLog(spec.version, emf=settings.emf), settings.log_format),
+        getattr(
+            AccessLog(spec.version, emf=settings.emf, api_keys=settings.api_keys),
+            settings.log_format,
+        ),
         api_keys=settings.api_keys,
         metrics=metrics,
     )

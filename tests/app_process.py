@@ -180,9 +180,14 @@ class Server:
             self.kill_group()
 
     def kill(self) -> None:
-        """SIGKILL the whole process group and reap the main process."""
+        """SIGKILL the whole process group, reap the main process, and give the workers (which
+        the main process no longer reaps) a few seconds to be gone: a busy machine may take a
+        moment to end a worker that held a big body."""
         self.kill_group()
         self.process.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _group_alive(self.process.pid):
+            time.sleep(0.05)
 
     def kill_group(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -205,6 +210,18 @@ def _group_members(pgid: int) -> list[int]:
         if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(pgid):
             found.append(int(stat.parent.name))
     return found
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running, zombies aside (Linux: /proc)."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def read_reply(sock: socket.socket) -> Reply:

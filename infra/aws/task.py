@@ -34,11 +34,17 @@ STOP_TIMEOUT_SECONDS = 30
 
 
 def aws_container_env(settings: Settings) -> list[tuple[str, str]]:
-    """`container_env`, with TIMEOUT and KEEPALIVE_TIMEOUT pinned to agree with the ALB."""
+    """`container_env`, with TIMEOUT and KEEPALIVE_TIMEOUT pinned to agree with the ALB, and
+    CONTAINER_MEMORY_MB: Fargate sets the task's memory limit above the container's cgroup,
+    where the app cannot read it to share it among its workers (app/server.py)."""
     timeout, _idle, keepalive = alb_timeouts(settings)
     env = container_env(settings)
     names = [n for n, _ in env]
-    pinned = [("TIMEOUT", str(timeout)), ("KEEPALIVE_TIMEOUT", str(keepalive))]
+    pinned = [
+        ("TIMEOUT", str(timeout)),
+        ("KEEPALIVE_TIMEOUT", str(keepalive)),
+        ("CONTAINER_MEMORY_MB", str(settings.memory)),
+    ]
     if "TIMEOUT" in names:  # set by timeoutSeconds: in its place
         i = names.index("TIMEOUT")
         return [*env[:i], *pinned, *env[i + 1 :]]

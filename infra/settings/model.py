@@ -105,6 +105,8 @@ RESERVED_ENV: Mapping[str, str | None] = {
     "CLOUDWATCH_EMF_SERVICE": None,
     # on aws, pinned against the ALB's idle timeout (infra.aws.edge.alb_timeouts)
     "KEEPALIVE_TIMEOUT": None,
+    # on aws, the task's memory (infra.aws.task.aws_container_env)
+    "CONTAINER_MEMORY_MB": "memory",
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # The project directory: a relative local modelUri is read from here, as `pulumi up` runs here.

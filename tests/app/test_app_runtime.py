@@ -83,11 +83,14 @@ def test_a_load_that_fails_leaves_the_worker_unready_and_says_why(start_server):
     srv = start_server({"MODEL_MODULE": f"{MODELS}.loading", "LOAD_FAILS": "/models/missing.bin"})
     srv.wait_ready(path="/healthz")
     time.sleep(0.5)
-    for _ in range(4):  # both workers
+    for _ in range(4):  # both workers: /readyz and the log keep the reason
         _assert_json_error(
             srv.request("GET", "/readyz"), 503, "failed to load", "FileNotFoundError"
         )
-    _assert_json_error(srv.request("GET", "/predict?msg=x"), 503, "/models/missing.bin")
+    # A caller of /predict learns that it failed, not the server's paths.
+    reply = srv.request("GET", "/predict?msg=x")
+    assert reply.status == 503 and reply.headers["retry-after"] == "1"
+    assert reply.json() == {"success": False, "error": "model failed to load"}
     assert srv.request("GET", "/healthz").status == 200
     assert "tests.app.models.loading.load() failed" in srv.stderr
     assert "Traceback" in srv.stderr
@@ -204,7 +207,7 @@ def slow(tmp_path_factory):
         ("raise", 500, ["the model failed"]),
         ("exit", 500, ["the model failed"]),
         ("base", 500, ["the model failed"]),
-        ("nan", 500, ["could not be sent"]),
+        ("nan", 500, ["NaN or infinity"]),
     ],
 )
 def test_model_failures_of_every_kind_are_json_and_the_worker_goes_on(slow, msg, status, words):

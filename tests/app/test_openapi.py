@@ -16,6 +16,7 @@ MODELS = [
     "tests.app.models.numbers",
     "tests.app.models.loading",
     "tests.app.models.plain",
+    "tests.app.models.counts",
     "app.model",
     "examples.minilm.model",
 ]
@@ -69,7 +70,13 @@ def test_the_server_serves_the_same_document(server):
 
 @pytest.mark.skipif(SCHEMATHESIS is None, reason="schemathesis is in requirements-dev.txt")
 @pytest.mark.parametrize(
-    "module", ["tests.app.models.echo", "tests.app.models.iris_like", "tests.app.models.numbers"]
+    "module",
+    [
+        "tests.app.models.echo",
+        "tests.app.models.iris_like",
+        "tests.app.models.numbers",
+        "tests.app.models.counts",
+    ],
 )
 def test_fuzzing_the_running_endpoint_from_its_document_finds_nothing(
     start_server, tmp_path, module

@@ -284,6 +284,8 @@ def test_server_settings_and_env_reach_the_app_container():
         {"name": "TIMEOUT", "value": "90"},
         # on aws only: the server's keep-alive outlasts the ALB's idle timeout (90 + 30 + 15 s)
         {"name": "KEEPALIVE_TIMEOUT", "value": "135"},
+        # on aws only: the task's memory, which Fargate hides from the container's cgroup
+        {"name": "CONTAINER_MEMORY_MB", "value": "512"},
         {"name": "MAX_QUEUE", "value": "0"},
         {"name": "LOG_FORMAT", "value": "json"},
     ]

@@ -101,6 +101,9 @@ def test_the_same_settings_give_the_same_environment_on_every_target():
         "B=2",
     ]
     assert local == gcp == expected
-    # aws adds the server's keep-alive, which must outlast the ALB's idle timeout (75 s here)
-    assert [e for e in aws if not e.startswith("KEEPALIVE_TIMEOUT=")] == expected
+    # aws adds the server's keep-alive, which must outlast the ALB's idle timeout (75 s here),
+    # and the task's memory, which Fargate hides from the container's cgroup
+    aws_only = ("KEEPALIVE_TIMEOUT=", "CONTAINER_MEMORY_MB=")
+    assert [e for e in aws if not e.startswith(aws_only)] == expected
     assert "KEEPALIVE_TIMEOUT=90" in aws
+    assert "CONTAINER_MEMORY_MB=512" in aws
