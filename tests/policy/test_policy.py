@@ -13,9 +13,11 @@ import copy
 import json
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 from pulumi_policy.deserialize import deserialize_properties
 
@@ -257,3 +259,24 @@ def test_the_model_fetch_container_is_the_one_exception_to_non_root():
     broken = copy.deepcopy(td)
     broken.inputs["containerDefinitions"] = json.dumps(definitions)
     assert violations("non-root-read-only", broken, config_for("aws-all"))
+
+
+def test_the_pack_runs_on_the_pins_the_tests_use():
+    """The CLI installs policy/requirements.txt into policy/venv: the same pulumi and
+    pulumi-policy as the program and the tests, so what the tests pass is what runs."""
+    root = Path(__file__).resolve().parents[2]
+    pins = {
+        line.strip()
+        for name in ("requirements.txt", "requirements-dev.txt")
+        for line in (root / name).read_text().splitlines()
+        if line.startswith(("pulumi==", "pulumi-policy=="))
+    }
+    pack = {
+        line.strip()
+        for line in (root / "policy" / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert pack == pins and len(pins) == 2
+    manifest = yaml.safe_load((root / "policy" / "PulumiPolicy.yaml").read_text())
+    assert manifest["runtime"]["name"] == "python"
+    assert manifest["runtime"]["options"]["virtualenv"] == "venv"
