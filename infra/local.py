@@ -31,6 +31,7 @@ from infra.settings import Settings, container_env
 # Publish on the loopback interface only: a laptop's endpoint should not be reachable from the
 # café's Wi-Fi. The url says `localhost`, which resolves to this address.
 LOCAL_BIND_IP = "127.0.0.1"
+RUN_AS_USER = "10001:10001"  # app/Dockerfile's USER (uid:gid)
 
 # The root filesystem is read-only, as it should be on the clouds; /tmp is the one writable path,
 # for temporary files a model library may write (the server itself writes none). noexec/nosuid:
@@ -194,6 +195,9 @@ class LocalService(pulumi.ComponentResource):
             wait_timeout=startup + WAIT_MARGIN_SECONDS if startup else WAIT_TIMEOUT_SECONDS,
             destroy_grace_seconds=DESTROY_GRACE_SECONDS,
             read_only=True,
+            # The image's own USER, said again, so the container's settings show (and the policy
+            # pack checks) that it never runs as root.
+            user=RUN_AS_USER,
             tmpfs=TMPFS,
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
             security_opts=["no-new-privileges:true"],

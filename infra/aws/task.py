@@ -21,6 +21,7 @@ from infra.settings import (
 
 # The container's name in the task definition; the service's load balancer block refers to it.
 CONTAINER_NAME = "app"
+RUN_AS_USER = "10001:10001"  # app/Dockerfile's USER (uid:gid)
 
 # ECS container health check (RegisterTaskDefinition limits: interval 5-300 s, timeout 2-60 s,
 # retries 1-10, start period 0-300 s). The image has Python, not curl, so Python does the GET.
@@ -174,6 +175,9 @@ def container_definition(
             {"name": n, "value": v} for n, v in [*aws_container_env(settings), *emf_env(settings)]
         ],
         "readonlyRootFilesystem": True,
+        # The image's own USER, said again: the task definition then shows (and the policy pack
+        # checks) that the app never runs as root, whatever image a user points it at.
+        "user": RUN_AS_USER,
         "mountPoints": mounts,
         "stopTimeout": STOP_TIMEOUT_SECONDS,
         # ECS ignores the image's HEALTHCHECK; this one restarts a hung container even when the
