@@ -419,23 +419,21 @@ def thread_defaults(workers: int, cpus: float | None = None) -> dict[str, str]:
     return values
 
 
-def set_thread_defaults(workers: int, environ: Any = None) -> dict[str, str]:
+def set_thread_defaults(workers: int, environ: Any = None) -> str:
     """Set ``thread_defaults(workers)`` in ``environ`` (``os.environ``), except the variables
-    the user has set, and log once what was chosen. Returns what was set."""
+    the user has set. Returns the log line that says what was chosen (printed once the model
+    module has imported, so that a model that cannot be imported is the only line)."""
     env = os.environ if environ is None else environ
     cpus = available_cpus()
     chosen = {k: v for k, v in thread_defaults(workers, cpus).items() if k not in env}
     kept = [f"{k}={env[k]}" for k in (*THREAD_VARIABLES, "TOKENIZERS_PARALLELISM") if k in env]
     env.update(chosen)
     threads = chosen.get("OMP_NUM_THREADS", env.get("OMP_NUM_THREADS"))
-    print(
+    return (
         f"python -m app: {workers} workers on {cpus:g} CPUs: the math libraries' threads per "
         f"worker: {threads} (OMP_NUM_THREADS, MKL, OpenBLAS, torch, tokenizers...)"
-        + (f"; kept as you set them: {', '.join(kept)}" if kept else ""),
-        file=sys.stderr,
-        flush=True,
+        + (f"; kept as you set them: {', '.join(kept)}" if kept else "")
     )
-    return chosen
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
@@ -601,7 +599,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         print(f"python -m app: {e}", file=sys.stderr)
         return 2
     # Before anything imports the model: the math libraries read these as they load.
-    set_thread_defaults(settings.workers)
+    threads_line = set_thread_defaults(settings.workers)
     # The runtime's own modules (pydantic with them) and the user's model module are imported
     # once, here, before granian forks its workers: each worker starts with them in memory,
     # shared copy-on-write, instead of importing them again at the same time on the same CPUs;
@@ -617,6 +615,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as e:
         print(f"python -m app: {e}", file=sys.stderr, flush=True)
         return 3
+    print(threads_line, file=sys.stderr, flush=True)
 
     ready_workers = _shared_slots(settings.workers)
     metrics_folder = None
