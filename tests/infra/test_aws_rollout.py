@@ -91,6 +91,12 @@ def test_the_keys_are_read_and_0_is_ecs_default_share(overrides, expected):
         ),
         ("dev", {"rollout": "canary"}, "rollout = 'canary': needs monitoring = true"),
         ("dev", {**CANARY, "rollbackOnAlarm": False}, "needs rollbackOnAlarm = true"),
+        # ALBRequestCountPerTarget follows one target group; ECS moves the traffic to the other.
+        (
+            "dev",
+            {**LINEAR, "requestsPerReplica": 600},
+            "requestsPerReplica = 600: cannot be used with rollout linear",
+        ),
         ("dev", {"rolloutPercent": 10}, "rolloutPercent = 10: is read only with rollout canary"),
         ("dev", {"rolloutBakeMinutes": 9}, "rolloutBakeMinutes = 9: is read only with rollout"),
         ("gcp", {"rollout": "canary"}, "rollout = 'canary': is not available on gcp yet"),
