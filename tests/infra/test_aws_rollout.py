@@ -246,6 +246,22 @@ def test_the_alarms_of_both_target_groups_gate_each_step():
         assert dims == [group.outputs["arnSuffix"]] * 2
 
 
+def test_the_healthy_targets_alarm_counts_both_target_groups():
+    # ECS moves the tasks to the other group every deploy: counting one group would alarm
+    # "fewer healthy targets than minReplicas" after every other deploy, for a healthy service.
+    r = render(CANARY)
+    healthy = ints(named(r, ALARM, "echo-service-healthy-targets").inputs)
+    assert "metricName" not in healthy
+    queries = {q["id"]: q for q in healthy["metricQueries"]}
+    assert queries["healthy"]["expression"] == "FILL(primary, 0) + FILL(alternate, 0)"
+    assert queries["healthy"]["returnData"] is True
+    for query_id, group in (("primary", primary(r)), ("alternate", alternate(r))):
+        metric = queries[query_id]["metric"]
+        assert (metric["metricName"], metric["stat"]) == ("HealthyHostCount", "Minimum")
+        assert metric["dimensions"]["TargetGroup"] == group.outputs["arnSuffix"]
+    assert (healthy["comparisonOperator"], healthy["threshold"]) == ("LessThanThreshold", 2)
+
+
 @pytest.mark.parametrize(
     "overrides", [CANARY, LINEAR, {**LINEAR, "certificateArn": CERT, "alertEmail": "o@x.io"}]
 )
