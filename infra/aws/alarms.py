@@ -170,8 +170,41 @@ def capacity_alarms(
     cluster: aws.ecs.Cluster,
     service_name: pulumi.Input[str],
     topic: aws.sns.Topic | None,
+    alternate: aws.lb.TargetGroup | None = None,
 ) -> list[aws.cloudwatch.MetricAlarm]:
-    """Healthy targets below minReplicas, and (with Container Insights) running below desired."""
+    """Healthy targets below minReplicas, and (with Container Insights) running below desired.
+
+    With `rollout` canary or linear the tasks are in one target group or the other (ECS moves
+    them every deploy, see `infra.aws.edge.traffic_shifting`): the healthy targets are then
+    those of both groups together, or the alarm would fire for the group left empty.
+    """
+
+    def healthy(group: aws.lb.TargetGroup) -> dict[str, Any]:
+        return {"LoadBalancer": lb.arn_suffix, "TargetGroup": group.arn_suffix}
+
+    if alternate is None:
+        healthy_metric: dict[str, Any] = {
+            "namespace": ALB_NAMESPACE,
+            "metric_name": "HealthyHostCount",
+            "dimensions": healthy(target_group),
+            "statistic": "Minimum",
+            "period": PERIOD_SECONDS,
+        }
+    else:
+        healthy_metric = {
+            "metric_queries": [
+                _query("primary", ALB_NAMESPACE, "HealthyHostCount", healthy(target_group),
+                       "Minimum"),
+                _query("alternate", ALB_NAMESPACE, "HealthyHostCount", healthy(alternate),
+                       "Minimum"),
+                Query(
+                    id="healthy",
+                    expression="FILL(primary, 0) + FILL(alternate, 0)",
+                    label="healthy targets, both target groups",
+                    return_data=True,
+                ),
+            ]
+        }  # fmt: skip
     alarms = [
         aws.cloudwatch.MetricAlarm(
             f"{name}-healthy-targets",
@@ -179,11 +212,7 @@ def capacity_alarms(
                 f"Fewer healthy targets than minReplicas ({settings.min_replicas}) for "
                 f"{ALARM_MINUTES} minutes."
             ),
-            namespace=ALB_NAMESPACE,
-            metric_name="HealthyHostCount",
-            dimensions={"LoadBalancer": lb.arn_suffix, "TargetGroup": target_group.arn_suffix},
-            statistic="Minimum",
-            period=PERIOD_SECONDS,
+            **healthy_metric,
             comparison_operator="LessThanThreshold",
             threshold=float(settings.min_replicas),
             evaluation_periods=ALARM_MINUTES,

@@ -211,7 +211,16 @@ class FargateService(pulumi.ComponentResource):
             request_scaling(self, name, provider, settings, scaling_target, lb, target_group)
         if monitoring:
             capacity_alarms(
-                self, name, provider, settings, lb, target_group, cluster, service.name, topic
+                self,
+                name,
+                provider,
+                settings,
+                lb,
+                target_group,
+                cluster,
+                service.name,
+                topic,
+                alternate=shifting[0] if shifting else None,
             )
             dashboard(self, name, provider, settings, lb, target_group, cluster, service.name)
 

@@ -505,7 +505,7 @@ def load_settings(
 
     model, server = _model_and_server(read, problems, cloud, gke_mode, node_disk_size_gb)
     _workers_fit(problems, read.key, server.workers, memory)
-    _alarm_latency_fits(problems, k("alarmLatencyMs"), observability, server.timeout_seconds)
+    _alarm_latency_fits(problems, k("alarmLatencyMs"), observability, server.timeout_seconds, cloud)
     edge = _edge(config, read, problems, cloud)
     rollout = _rollout(read, problems, cloud, observability)
     if cloud == "local":

@@ -308,4 +308,16 @@ def _rollout(read: Any, problems: _Problems, cloud: str, observability: Any) -> 
             strategy,
             "needs rollbackOnAlarm = true: with it false no alarm can stop a step",
         )
+    if observability.requests_per_replica:
+        # After every other deploy all traffic flows through the alternate target group, while
+        # ALBRequestCountPerTarget tracks one target group (its resource label): it would see
+        # no requests and scale in to minReplicas under load.
+        problems.add(
+            k("requestsPerReplica"),
+            observability.requests_per_replica,
+            f"cannot be used with rollout {strategy}: ECS moves the traffic to the other target "
+            "group every other deploy, and request-count scaling follows one target group "
+            "(it would scale in under load); use rollout rolling, or requestsPerReplica 0 "
+            "(CPU scaling)",
+        )
     return Rollout(strategy, percent, bake)

@@ -114,9 +114,15 @@ def _observability(
 
 
 def _alarm_latency_fits(
-    problems: _Problems, key: str, observability: Observability, timeout_seconds: int
+    problems: _Problems, key: str, observability: Observability, timeout_seconds: int, cloud: str
 ) -> None:
-    """The p99 alarm's threshold must be below the request timeout, or it could never fire."""
+    """The p99 alarm's threshold must be below the request timeout, or it could never fire.
+
+    Only where the threshold is read (aws and gcp, with monitoring): elsewhere no alarm uses it,
+    and a stack with a short timeoutSeconds must not be refused over a key it never set.
+    """
+    if not observability.monitoring or cloud == "local":
+        return
     timeout = timeout_seconds or APP_TIMEOUT_SECONDS
     latency = observability.alarm_latency_ms
     if not 1 <= latency < timeout * 1000:

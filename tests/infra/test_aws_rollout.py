@@ -91,6 +91,12 @@ def test_the_keys_are_read_and_0_is_ecs_default_share(overrides, expected):
         ),
         ("dev", {"rollout": "canary"}, "rollout = 'canary': needs monitoring = true"),
         ("dev", {**CANARY, "rollbackOnAlarm": False}, "needs rollbackOnAlarm = true"),
+        # ALBRequestCountPerTarget follows one target group; ECS moves the traffic to the other.
+        (
+            "dev",
+            {**LINEAR, "requestsPerReplica": 600},
+            "requestsPerReplica = 600: cannot be used with rollout linear",
+        ),
         ("dev", {"rolloutPercent": 10}, "rolloutPercent = 10: is read only with rollout canary"),
         ("dev", {"rolloutBakeMinutes": 9}, "rolloutBakeMinutes = 9: is read only with rollout"),
         ("gcp", {"rollout": "canary"}, "rollout = 'canary': is not available on gcp yet"),
@@ -238,6 +244,22 @@ def test_the_alarms_of_both_target_groups_gate_each_step():
         queries = alarms[f"{prefix}-5xx-rate"].inputs["metricQueries"]
         dims = [q["metric"]["dimensions"]["TargetGroup"] for q in queries if "metric" in q]
         assert dims == [group.outputs["arnSuffix"]] * 2
+
+
+def test_the_healthy_targets_alarm_counts_both_target_groups():
+    # ECS moves the tasks to the other group every deploy: counting one group would alarm
+    # "fewer healthy targets than minReplicas" after every other deploy, for a healthy service.
+    r = render(CANARY)
+    healthy = ints(named(r, ALARM, "echo-service-healthy-targets").inputs)
+    assert "metricName" not in healthy
+    queries = {q["id"]: q for q in healthy["metricQueries"]}
+    assert queries["healthy"]["expression"] == "FILL(primary, 0) + FILL(alternate, 0)"
+    assert queries["healthy"]["returnData"] is True
+    for query_id, group in (("primary", primary(r)), ("alternate", alternate(r))):
+        metric = queries[query_id]["metric"]
+        assert (metric["metricName"], metric["stat"]) == ("HealthyHostCount", "Minimum")
+        assert metric["dimensions"]["TargetGroup"] == group.outputs["arnSuffix"]
+    assert (healthy["comparisonOperator"], healthy["threshold"]) == ("LessThanThreshold", 2)
 
 
 @pytest.mark.parametrize(

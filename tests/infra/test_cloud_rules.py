@@ -57,7 +57,7 @@ CASES: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "aws-all": ("dev", AWS_ALL, ODD_NAME),
     "aws-existing-vpc": ("dev", AWS_EXISTING_VPC, None),
     # Issue 19: ECS's canary and linear deployments (their rule, role and second target group).
-    "aws-canary": ("dev", {**AWS_ALL, "rollout": "canary"}, ODD_NAME),
+    "aws-canary": ("dev", {**AWS_ALL, "rollout": "canary", "requestsPerReplica": 0}, ODD_NAME),
     "aws-linear": ("dev", {**AWS_EXISTING_VPC, "monitoring": True, "rollout": "linear"}, None),
     "gcp-autopilot-all": ("gcp", {**GCP_ALL, "gkeMode": "autopilot"}, ODD_NAME),
     "gcp-standard-all": ("gcp", {**GCP_ALL, "gkeMode": "standard"}, ODD_NAME),

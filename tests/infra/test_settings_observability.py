@@ -65,6 +65,28 @@ def test_a_latency_threshold_may_go_up_with_the_request_timeout():
 
 
 @pytest.mark.parametrize(
+    ("stack", "overrides"),
+    [
+        ("dev", {"timeoutSeconds": 2}),
+        ("gcp", {"timeoutSeconds": 1}),
+        ("local", {"timeoutSeconds": 2}),
+        ("local", {"monitoring": True, "timeoutSeconds": 2}),
+    ],
+)
+def test_a_short_timeout_without_alarms_is_not_refused_over_the_alarm_threshold(stack, overrides):
+    # No alarm reads alarmLatencyMs here (monitoring off, or local): its default (2500 ms) above
+    # a 1-2 s timeoutSeconds must not refuse a stack that never set it.
+    s = load(stack, overrides, env={"GOOGLE_CLOUD_PROJECT": "p"})
+    assert s.server.timeout_seconds == overrides["timeoutSeconds"]
+
+
+def test_a_short_timeout_with_alarms_asks_for_a_lower_threshold():
+    assert "echo-service:alarmLatencyMs = 2500: must be from 1 to 1999 milliseconds" in refusal(
+        "dev", {"monitoring": True, "timeoutSeconds": 2}
+    )
+
+
+@pytest.mark.parametrize(
     ("stack", "overrides", "expected"),
     [
         ("dev", {"monitoring": True, "alarmLatencyMs": 30000},
