@@ -14,7 +14,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 endif
 
-.PHONY: help install venv test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench clean
+.PHONY: help install venv test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench docs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,9 +22,9 @@ help: ## List the targets
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV)
 
-install: $(BIN)/python ## Create .venv and install the program, the endpoint and the test tools
+install: $(BIN)/python ## Create .venv and install the program, the endpoint, the test and docs tools
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r docs/requirements.txt
 
 # Every target that runs the project's Python needs the virtualenv: say how to get it, in one line.
 # Recipe lines are silent (@) throughout, so that output meant for a pipe
@@ -85,5 +85,9 @@ estimate: venv ## Monthly cost of a stack at list prices, offline (STACK=dev|gcp
 bench: venv ## Benchmark python -m app against its peers (FastAPI, BentoML, Flask dev server; needs wrk; ~10 min)
 	@$(BIN)/python bench/bench.py $(ARGS)
 
-clean: ## Remove the virtualenv and caches (not the local stack's state)
-	@rm -rf $(VENV) .pytest_cache .ruff_cache
+# Strict: a broken link or anchor, a page missing from the nav, or a warning fails the build.
+docs: venv ## Build the docs site strictly into site/ (SITE=DIR for another folder)
+	@NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet --site-dir '$(or $(SITE),site)'
+
+clean: ## Remove the virtualenv, caches and the built docs (not the local stack's state)
+	@rm -rf $(VENV) .pytest_cache .ruff_cache site
