@@ -149,3 +149,11 @@ def test_every_page_is_in_the_sites_navigation():
     nav = set(re.findall(r":\s+([\w/-]+\.md)\s*$", config, flags=re.M))
     assert nav == {page.removeprefix("docs/") for page in PAGES}
     assert re.search(r"^strict: true$", config, flags=re.M)
+
+
+def test_every_page_the_readme_links_to_exists():
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#]+\.md)(?:#[\w-]+)?\)", readme)
+    assert len(links) >= 15, links
+    missing = [link for link in links if not (ROOT / link).is_file()]
+    assert not missing, missing
