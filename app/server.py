@@ -3,56 +3,67 @@
 Every setting is read and validated here, once, before the server starts; a bad value stops the
 program with one line naming the variable, its value and what is allowed (exit status 2).
 
-==================  ==================  =====================================================
-Variable            Default             Meaning
-==================  ==================  =====================================================
-HOST                0.0.0.0             address to listen on
-PORT                8080                port to listen on (1-65535); one already in use is
-                                        an error, never shared
-WEB_CONCURRENCY     from the CPU limit  worker processes, each with its own copy of the
-                                        model (see ``default_workers``)
-TIMEOUT             30                  seconds one prediction may run (the model's own
-                                        time; waiting in the queue does not count)
-MAX_QUEUE           128                 requests that may wait for the model in each worker,
-                                        and no more than TIMEOUT seconds of work at the
-                                        model's recent pace; more get 503 with Retry-After
-MAX_BATCH_SIZE      (the model's)       with ``@batch``: the most requests per call to
-                                        ``predict`` (1-4096), over the declared value
-MAX_BATCH_WAIT_MS   (the model's)       with ``@batch``: the most milliseconds a request
-                                        waits for others to join its batch (0-10000)
-BODY_TIMEOUT        15                  seconds a client has to send a request body (408)
-KEEPALIVE_TIMEOUT   75                  seconds an idle connection is kept open, and the
-                                        limit for a client to send its request headers:
-                                        keep it above the load balancer's idle timeout
-                                        (the ALB's is 60 s)
-GRACEFUL_TIMEOUT    10                  seconds in-flight requests get to finish after
-                                        SIGTERM (keep it under the orchestrator's 30 s)
-MAX_CONTENT_LENGTH  1048576             largest request body in bytes (413 above)
-MODEL_MODULE        app.model           the model module (dotted name)
-MODEL_PATH          (none)              the weights file, checked and passed to
-                                        ``load(path)`` before the worker reports ready
-MODEL_SHA256        (none)              the file's expected SHA-256; another file leaves
-                                        the worker unready
-API_KEYS            (none: open)        keys, separated by commas, that ``/predict``
-                                        requires (``Authorization: Bearer <key>``)
-METRICS_PORT        (none: off)         Prometheus metrics on ``/metrics`` on this port
-                                        (never the public PORT)
-LOG_FORMAT          text                ``text`` or ``json`` (one JSON object per access
-                                        log line, with the request id and model version)
-CLOUDWATCH_EMF_*    (none: off)         ``_NAMESPACE`` and ``_SERVICE``: each prediction's
-                                        JSON line also carries the model's time in
-                                        CloudWatch's embedded metric format (implies json)
-OMP_NUM_THREADS...  CPUs / workers      the math libraries' threads per worker, unless set
-                                        (see ``thread_defaults``)
-LOG_LEVEL           info                debug, info, warning, error or critical (the
-                                        server's own messages, on stderr)
-CONTAINER_MEMORY_MB from the cgroup     the container's memory in MiB (the stacks set it
-                                        from ``memory``: Fargate hides it from the cgroup)
-MAX_WORKER_MEMORY_MB  its share         MiB one worker may hold (resident) before it is
-                                        replaced, with a warning; by default the
-                                        container's memory less the main process's, shared
-                                        by the workers; 0: no limit
-==================  ==================  =====================================================
+====================  ==================  =====================================================
+Variable              Default             Meaning
+====================  ==================  =====================================================
+HOST                  0.0.0.0             address to listen on
+PORT                  8080                port to listen on (1-65535); one already in use is
+                                          an error, never shared
+WEB_CONCURRENCY       from the CPU limit  worker processes, each with its own copy of the
+                                          model (see ``default_workers``)
+TIMEOUT               30                  seconds one prediction may run (the model's own
+                                          time; waiting in the queue does not count)
+MAX_QUEUE             128                 requests that may wait for the model in each worker,
+                                          and no more than TIMEOUT seconds of work at the
+                                          model's recent pace; more get 503 with Retry-After
+MAX_BATCH_SIZE        (the model's)       with ``@batch``: the most requests per call to
+                                          ``predict`` (1-4096), over the declared value
+                                          (ignored, with a warning, for a model without
+                                          ``@batch``)
+MAX_BATCH_WAIT_MS     (the model's)       with ``@batch``: the most milliseconds a request
+                                          waits for others to join its batch (0-10000)
+BODY_TIMEOUT          15                  seconds a client has to send a request body (408)
+KEEPALIVE_TIMEOUT     75                  seconds an idle connection is kept open, and the
+                                          limit for a client to send its request headers:
+                                          keep it above the load balancer's idle timeout
+                                          (the ALB's is 60 s)
+GRACEFUL_TIMEOUT      10                  seconds in-flight requests get to finish after
+                                          SIGTERM (keep it under the orchestrator's 30 s)
+MAX_CONTENT_LENGTH    1048576             largest request body in bytes (413 above)
+MODEL_MODULE          app.model           the model module (dotted name)
+MODEL_PATH            (none)              the weights file, checked and passed to
+                                          ``load(path)`` before the worker reports ready
+MODEL_SHA256          (none)              the file's expected SHA-256; another file leaves
+                                          the worker unready
+API_KEYS              (none: open)        keys, separated by commas, that ``/predict``
+                                          requires (``Authorization: Bearer <key>``)
+METRICS_PORT          (none: off)         Prometheus metrics on ``/metrics`` on this port
+                                          (never the public PORT)
+LOG_FORMAT            text                ``text`` or ``json`` (one JSON object per access
+                                          log line, with the request id and model version)
+CLOUDWATCH_EMF_*      (none: off)         ``_NAMESPACE`` and ``_SERVICE``: each prediction's
+                                          JSON line also carries the model's time in
+                                          CloudWatch's embedded metric format (implies json)
+OMP_NUM_THREADS...    CPUs / workers      the math libraries' threads per worker, at least
+                                          1: ``OMP_NUM_THREADS`` (torch's intra-op threads
+                                          follow it), ``MKL_NUM_THREADS``,
+                                          ``OPENBLAS_NUM_THREADS``,
+                                          ``VECLIB_MAXIMUM_THREADS``,
+                                          ``NUMEXPR_NUM_THREADS`` and ``RAYON_NUM_THREADS``
+                                          (``TOKENIZERS_PARALLELISM`` is ``false`` at 1);
+                                          set before the model is imported, unless you set
+                                          them; the server logs what it chose (see
+                                          ``thread_defaults``)
+LOG_LEVEL             info                debug, info, warning, error or critical (the
+                                          server's own messages, on stderr)
+CONTAINER_MEMORY_MB   from the cgroup     the container's memory in MiB (the stacks set it
+                                          from ``memory``: Fargate hides it from the cgroup)
+MAX_WORKER_MEMORY_MB  its share           MiB one worker may hold (resident), checked every
+                                          5 s; a worker over it is replaced, with a
+                                          warning naming its size and the limit; by default the
+                                          container's memory less the main process's, shared
+                                          by the workers; 0: no limit
+====================  ==================  =====================================================
 
 The server is granian (https://github.com/emmett-framework/granian) with its native RSGI
 interface: HTTP is parsed and connections are kept in Rust; each worker process runs an asyncio
@@ -401,7 +412,7 @@ def thread_defaults(workers: int, cpus: float | None = None) -> dict[str, str]:
 
     Every worker runs its model in one thread; a library that starts a pool of its own per
     worker (torch starts one thread per core by default) puts more busy threads than CPUs on
-    the container, and they slow each other down (README, "Sizing memory and workers").
+    the container, and they slow each other down (docs/your-model.md, "Sizing memory and workers").
 
     Args:
         workers: The server's workers.

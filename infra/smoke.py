@@ -4,7 +4,7 @@
     python -m infra.smoke --stack dev                 # the url output of a stack (`make smoke`)
     python -m infra.smoke URL --input '{"petal_length": 1.4, "petal_width": 0.2}'
 
-The contract is the one `app/endpoint.py`'s docstring states and the README's "The endpoint"
+The contract is the one `app/endpoint.py`'s docstring states and docs/reference/endpoint.md
 shows. The checks, in order:
 
 * `GET /healthz` (liveness) and `GET /readyz` (readiness: the model has loaded) answer 200;

@@ -1,4 +1,5 @@
-"""The project's front door: README, Makefile and CI agree with each other and with Pulumi.yaml."""
+"""The project's front door: README, the docs, Makefile and CI agree with each other and with
+Pulumi.yaml."""
 
 from __future__ import annotations
 
@@ -16,11 +17,18 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 MAKEFILE = (ROOT / "Makefile").read_text()
+# The docs pages, and the README with them: every command any of them shows is checked.
+PAGES = {p.relative_to(ROOT).as_posix(): p.read_text() for p in sorted(ROOT.glob("docs/**/*.md"))}
+ALL_DOCS = "\n".join([README, *PAGES.values()])
 
 
 def readme_config_table() -> dict[str, dict[str, str]]:
+    """The stack settings reference as the site shows it (generated from Pulumi.yaml)."""
+    from infra.docs import fill
+
+    page = fill(PAGES["docs/reference/stack-settings.md"])
     rows = {}
-    for line in README.splitlines():
+    for line in page.splitlines():
         match = re.match(r"^\| `(\w+)` \| (\w+) \| `(.*?)` \| ([^|]+) \|", line)
         if match:
             key, type_, default, scope = match.groups()
@@ -47,9 +55,10 @@ def make_targets() -> set[str]:
     return set(re.findall(r"^([a-z][a-z-]*):", MAKEFILE, flags=re.M))
 
 
-def test_every_make_command_in_the_readme_exists():
-    used = set(re.findall(r"(?:^|`)make ([a-z][a-z-]*)", README, flags=re.M))
+def test_every_make_command_in_the_readme_and_docs_exists():
+    used = set(re.findall(r"(?:^|`)make ([a-z][a-z-]*)", ALL_DOCS, flags=re.M))
     assert used, "the README shows no make command"
+    assert {"install", "test", "up", "destroy", "docs"} <= used
     assert used <= make_targets(), used - make_targets()
 
 
@@ -57,6 +66,7 @@ def test_ci_runs_the_readmes_set_up_and_test_commands():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make install" in README and "make install" in ci
     assert "make test" in README and "make test" in ci
+    assert "make docs" in README and "make docs" in ci  # the site, built strictly
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "test.yml").read_text())
     steps = [s.get("run", "") for s in workflow["jobs"]["test"]["steps"]]
     assert "make install" in steps and "make test" in steps
@@ -115,7 +125,8 @@ def test_readme_shows_the_refusal_exactly_as_the_program_words_it():
     pulumi.runtime.set_all_config(stack_config("dev", {"memory": 4096}))
     with pytest.raises(pulumi.RunError) as caught:
         load_settings(stack="dev", env={})
-    shown = re.search(r"```text\nerror: (.*?)\n```", README, flags=re.S).group(1)
+    page = PAGES["docs/reference/stack-settings.md"]
+    shown = re.search(r"```text\nerror: (.*?)\n```", page, flags=re.S).group(1)
     assert shown == str(caught.value)
 
 
@@ -182,7 +193,9 @@ def test_make_install_checks_the_pins_before_pip_runs(tmp_path):
     )
     assert done.returncode != 0
     assert "error: clash" in done.stderr
-    assert log.read_text().splitlines() == ["-m infra.pins requirements-dev.txt"]
+    assert log.read_text().splitlines() == [
+        "-m infra.pins requirements-dev.txt docs/requirements.txt"
+    ]
 
 
 def test_the_installed_packages_are_the_pinned_ones():

@@ -1,4 +1,5 @@
-"""The README's own commands work as written: the local stack's config outside make, no history."""
+"""The README's and the docs' own commands work as written: the local stack's config outside make,
+no history."""
 
 from __future__ import annotations
 
@@ -10,18 +11,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+DOCS = "\n".join([README, *(p.read_text() for p in sorted(ROOT.glob("docs/**/*.md")))])
 MAKEFILE = (ROOT / "Makefile").read_text()
 
 
 def test_the_readme_tells_no_history():
     # "issue 3's target", "the original answered ...": history belongs in commits.
     history = r"\bissues? #?\d+|\bthe original\b|\boriginally\b|\bused before\b"
-    found = re.findall(rf".{{0,30}}(?:{history}).{{0,30}}", README, re.I)
+    found = re.findall(rf".{{0,30}}(?:{history}).{{0,30}}", DOCS, re.I)
     assert not found, found
 
 
 def test_the_local_port_command_reaches_the_local_stacks_backend(tmp_path):
-    lines = [line for line in README.splitlines() if "pulumi config set localPort" in line]
+    lines = [line for line in DOCS.splitlines() if "pulumi config set localPort" in line]
     assert len(lines) == 1, lines
     command = lines[0].strip()
     # The variables the Makefile sets for the local stack, so `pulumi` finds the same state.

@@ -25,7 +25,7 @@ from infra.settings import Settings
 # network errors, 429/5xx and a few 403 quota reasons, not accessNotConfigured). pulumi_gcp has
 # no wait resource, so when that happens on a brand-new project the first `pulumi up` fails
 # with "... has not been used in project ... or it is disabled" and a second `pulumi up`, a
-# minute later, carries on from where it stopped (README, troubleshooting).
+# minute later, carries on from where it stopped (docs/troubleshooting.md).
 APIS = (
     "compute.googleapis.com",
     "container.googleapis.com",
@@ -214,7 +214,7 @@ def kubernetes_provider(
     # The Kubernetes provider for this cluster only. It is replaced (and the workload with
     # it) only when the cluster is; a rotated endpoint or CA is an update. Server-side apply
     # is the provider's default. Resources of an unreachable cluster are not dropped from
-    # the state silently (deleteUnreachable stays off): see README, troubleshooting.
+    # the state silently (deleteUnreachable stays off): see docs/troubleshooting.md.
     k8s_provider = k8s.Provider(
         f"{name}-k8s",
         kubeconfig=secret_kubeconfig,

@@ -287,7 +287,8 @@ def ingress(
             )
         ),
         # Pulumi waits until the load balancer reports its address; the certificate becomes
-        # Active only after the domain resolves to it (up to about an hour; see README).
+        # Active only after the domain resolves to it (up to about an hour; see
+        # docs/domain-and-keys.md).
         opts=pulumi.ResourceOptions.merge(
             on_k8s,
             pulumi.ResourceOptions(depends_on=[backend_config], custom_timeouts=INGRESS_TIMEOUTS),

@@ -10,8 +10,8 @@ its list of monitored components is the stack's to choose.
 
 Scaling stays on CPU: an HPA on a Prometheus metric needs an adapter the user installs and
 authorises by hand (prometheus-adapter or the custom-metrics Stackdriver adapter), and GKE's native
-custom-metrics autoscaling was a Rapid-channel preview (GKE 1.35.1+) when this was written; see the
-README, "Watching it".
+custom-metrics autoscaling was a Rapid-channel preview (GKE 1.35.1+) when this was written; see
+docs/watching.md.
 """
 
 from __future__ import annotations

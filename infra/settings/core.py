@@ -352,7 +352,7 @@ class _Problems:
             lines = "\n".join(f"  - {m}" for m in self.messages)
             raise pulumi.RunError(
                 f"Invalid configuration for stack '{stack}':\n{lines}\n"
-                "Fix with `pulumi config set <key> <value>` (see README.md, Configuration)."
+                "Fix with `pulumi config set <key> <value>` (see docs/reference/stack-settings.md)."
             )
 
 

@@ -71,8 +71,9 @@ def standard_disk_for(storage_gib: int) -> int:
 # 0-100000. 0 (workers, timeoutSeconds) and -1 (maxQueue) leave the app's own default.
 MAX_WORKERS = 256
 # The app's own memory before any model: its main process and each worker, resident set size
-# measured on loopback (README, "Sizing memory and workers": 31 MB and 41-45 MB with the echo,
-# Python 3.11, granian 2.8.7, pydantic 2.14), rounded up. A model adds its own weight per worker.
+# measured on loopback (docs/your-model.md, "Sizing memory and workers": 31 MB and 41-45 MB
+# with the echo, Python 3.11, granian 2.8.7, pydantic 2.14), rounded up. A model adds its own
+# weight per worker.
 RUNTIME_MAIN_MIB = 32
 RUNTIME_WORKER_MIB = 45
 MAX_TIMEOUT_SECONDS = 3600

@@ -52,7 +52,7 @@ def _observability(
             k("requestsPerReplica"),
             requests,
             "is aws only: GKE scales on requests only through a metrics adapter you install "
-            "yourself (see README, Watching it); the gcp stack scales on CPU",
+            "yourself (see docs/watching.md); the gcp stack scales on CPU",
         )
     _check(
         problems,

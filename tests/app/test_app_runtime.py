@@ -301,7 +301,7 @@ def test_overload_is_answered_200_or_503_and_capacity_stays_served(start_server)
     _parallel(16, client)
     assert set(statuses) <= {200, 503}
     served = statuses.count(200) / 3
-    assert served > 0.7 * (2 / 0.02), served  # the measured figure is in the README (bench)
+    assert served > 0.7 * (2 / 0.02), served  # the measured figure: docs/reference/performance.md
 
 
 # --- clients that misbehave ---------------------------------------------------------------------

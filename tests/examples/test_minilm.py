@@ -40,7 +40,7 @@ def installed(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def minilm(installed, tmp_path_factory):
-    # One worker: each holds its own copy of torch and the weights (see the README's figure).
+    # One worker: each holds its own copy of torch and the weights (see the figure in docs/your-model.md).
     # TIMEOUT: a shared CI machine can be slow enough that the default 30 s queue bound sheds.
     env = {
         "MODEL_MODULE": "app.model",

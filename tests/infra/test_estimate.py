@@ -15,6 +15,8 @@ import sys
 import pytest
 
 from infra import estimate as est
+from infra.estimate import cli
+from infra.estimate.prices import _figures
 from infra.stackfiles import UnknownStackError, stack_config
 from tests.harness import ROOT
 
@@ -327,7 +329,7 @@ def test_invalid_settings_give_the_programs_own_message():
 
 def test_cli_reports_invalid_settings_with_exit_2_and_no_traceback(monkeypatch, capsys):
     real = est.load_stack_settings
-    monkeypatch.setattr(est, "load_stack_settings", lambda stack: real(stack, {"cpu": 300}, env={}))
+    monkeypatch.setattr(cli, "load_stack_settings", lambda stack: real(stack, {"cpu": 300}, env={}))
     assert est.main(["dev"]) == 2
     err = capsys.readouterr().err
     assert "echo-service:cpu = 300" in err
@@ -387,7 +389,7 @@ def test_every_price_says_what_it_is_where_it_comes_from_and_when():
     assert "us-east-1" in prices["aws"] and "us-central1" in prices["gcp"]
     for cloud in ("aws", "gcp"):
         for region, figures in prices[cloud].items():
-            for key, figure in est._figures(figures):
+            for key, figure in _figures(figures):
                 assert figure["usd"] > 0, (cloud, region, key)
                 assert figure["source"].startswith("https://"), (cloud, region, key)
                 # The date each figure was looked up (figures added later carry later dates).

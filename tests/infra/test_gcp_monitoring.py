@@ -19,7 +19,7 @@ import promql_parser
 import pytest
 
 from app import metrics
-from infra.monitoring_costs import GCP_ALERT_CONDITIONS
+from infra.estimate.monitoring import GCP_ALERT_CONDITIONS
 from infra.observability import (
     IN_FLIGHT,
     INFERENCE_SECONDS,

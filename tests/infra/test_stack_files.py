@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from infra import estimate
+from infra.estimate import cli, stack
 from infra.stackfiles import PROJECT_DIR, StackFileError, stack_config, stack_names
 
 BROKEN = "config:\n  echo-service:cloud: aws\n   aws:region: us-east-1\n"
@@ -18,8 +19,8 @@ def project(tmp_path, monkeypatch):
     shutil.copy(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     (tmp_path / "Pulumi.broken.yaml").write_text(BROKEN)
     (tmp_path / "Pulumi.list.yaml").write_text("- config\n")
-    monkeypatch.setattr(estimate, "stack_config", functools.partial(stack_config, root=tmp_path))
-    monkeypatch.setattr(estimate, "stack_names", lambda: stack_names(tmp_path))
+    monkeypatch.setattr(stack, "stack_config", functools.partial(stack_config, root=tmp_path))
+    monkeypatch.setattr(cli, "stack_names", lambda: stack_names(tmp_path))
     return tmp_path
 
 

@@ -1,6 +1,6 @@
 """What `monitoring` and `requestsPerReplica` add to a stack's monthly estimate (issue 14).
 
-Used by `infra.estimate`, from the same price file. Fixed costs are items of the stack's bill;
+Part of `infra.estimate`, from the same price file. Fixed costs are items of the stack's bill;
 what grows with traffic (the EMF log lines on aws) is an item only when the traffic is given
 (`--requests-per-month`), and is left out of the serverless break-even, which compares fixed
 bills with per-request ones.
@@ -8,13 +8,10 @@ bills with per-request ones.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from infra.estimate.items import Item, Traffic
+from infra.estimate.prices import _Prices
 from infra.observability import SCRAPE_INTERVAL, UPTIME_PERIOD, UPTIME_REGIONS
 from infra.settings import Settings
-
-if TYPE_CHECKING:
-    from infra.estimate import Item, Traffic, _Prices
 
 # aws: the alarms and how many metrics each reads (CloudWatch bills standard alarms per metric):
 # 5xx rate (metric math on two), p99 latency (one), healthy targets (one), and with Container
@@ -54,8 +51,6 @@ def _seconds(duration: str) -> int:
 
 def aws_monitoring(settings: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
     """Fixed monthly items of `monitoring` and `requestsPerReplica` on aws."""
-    from infra.estimate import Item
-
     o = settings.observability
     items: list[Item] = []
     notes: list[str] = []
@@ -106,8 +101,6 @@ def aws_monitoring(settings: Settings, p: _Prices) -> tuple[list[Item], list[str
 
 def aws_traffic(settings: Settings, p: _Prices, traffic: Traffic) -> list[Item]:
     """Items that grow with traffic: the EMF log lines' ingestion, with monitoring."""
-    from infra.estimate import Item
-
     if not settings.observability.monitoring:
         return []
     gb = traffic.requests_per_month * ASSUMED_EMF_LINE_BYTES / 1e9
@@ -124,8 +117,6 @@ def aws_traffic(settings: Settings, p: _Prices, traffic: Traffic) -> list[Item]:
 
 def gcp_monitoring(settings: Settings, p: _Prices) -> tuple[list[Item], list[str]]:
     """Fixed monthly items of `monitoring` on gcp."""
-    from infra.estimate import Item
-
     if not settings.observability.monitoring:
         return [], []
     seconds = p.hours * 3600
