@@ -311,3 +311,15 @@ def fuzz(base_url: str, workdir: Path) -> subprocess.CompletedProcess[str]:
         cwd=workdir,
         env={**os.environ, "HOME": str(workdir)},
     )
+
+
+def assert_json_error(reply, status, *words):
+    """The runtime's error answer: ``status``, a JSON body ``{"success": false, "error": ...}``
+    whose error names each of ``words``. Returns the error text."""
+    assert reply.status == status, (reply.status, reply.body)
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert set(body) == {"success", "error"} and body["success"] is False
+    for word in words:
+        assert word in body["error"], body["error"]
+    return body["error"]

@@ -17,17 +17,9 @@ import time
 
 import pytest
 
+from tests.app_process import assert_json_error
+
 MODELS = "tests.app.models"
-
-
-def _assert_json_error(reply, status, *words):
-    assert reply.status == status, (reply.status, reply.body)
-    assert reply.headers["content-type"] == "application/json"
-    body = reply.json()
-    assert set(body) == {"success", "error"} and body["success"] is False
-    for word in words:
-        assert word in body["error"], body["error"]
-    return body["error"]
 
 
 # --- a worker that dies is replaced, however often -------------------------------------------------
@@ -56,7 +48,7 @@ def test_repeated_timeout_overruns_never_stop_the_server(start_server, tmp_path)
         {"MODEL_MODULE": f"{MODELS}.slow", "TIMEOUT": "1", "STARTED": str(tmp_path / "s")}
     ).wait_ready()
     for _ in range(3):
-        _assert_json_error(srv.request("GET", "/predict?msg=30", timeout=10), 504, "TIMEOUT=1")
+        assert_json_error(srv.request("GET", "/predict?msg=30", timeout=10), 504, "TIMEOUT=1")
         srv.wait_ready(timeout=30)
     assert srv.process.poll() is None, srv.stderr
     assert srv.request("GET", "/predict?msg=0").json() == {"response": "0", "success": True}
@@ -130,7 +122,7 @@ def test_numpy_answers_are_json_numbers_and_lists_with_or_without_a_return_type(
     assert big.status == 200, big.body
     assert big.json() == {"response": [float(i) for i in range(5000)], "success": True}
     # NaN has no JSON form: a clear 500, never invalid JSON.
-    error = _assert_json_error(srv.request("GET", "/predict?msg=nan"), 500, "NaN or infinity")
+    error = assert_json_error(srv.request("GET", "/predict?msg=nan"), 500, "NaN or infinity")
     assert "nan" not in error.replace("NaN", "")
     assert srv.stop() == 0
     assert "the model's answer holds NaN or infinity" in srv.stderr
@@ -143,7 +135,7 @@ def test_a_query_integer_past_pythons_digit_limit_is_a_422_naming_msg(start_serv
     srv = start_server({"MODEL_MODULE": f"{MODELS}.numbers", "WEB_CONCURRENCY": "1"})
     srv.wait_ready()
     reply = srv.request("GET", "/predict?msg=[" + "9" * 5000 + "]")
-    error = _assert_json_error(reply, 422, "msg")
+    error = assert_json_error(reply, 422, "msg")
     assert "4300 digits" in error
     assert srv.request("GET", "/predict?msg=[1,2]").json() == {"response": 3.0, "success": True}
 
@@ -238,8 +230,8 @@ def test_a_whole_number_written_as_a_float_is_an_integer_as_the_schema_says(star
     assert body["schema"]["properties"]["msg"]["items"] == {"type": "integer"}
     assert srv.post_json({"msg": [2.0, 3]}).json() == {"response": 5, "success": True}
     assert srv.request("GET", "/predict?msg=[2.0,1e1]").json() == {"response": 12, "success": True}
-    _assert_json_error(srv.post_json({"msg": [2.5]}), 422, "msg.0")
-    _assert_json_error(srv.post_json({"msg": ["2"]}), 422, "msg.0")
+    assert_json_error(srv.post_json({"msg": [2.5]}), 422, "msg.0")
+    assert_json_error(srv.post_json({"msg": ["2"]}), 422, "msg.0")
 
 
 def test_the_document_lists_the_parsers_414_for_a_url_too_long(server):
@@ -257,7 +249,7 @@ def test_a_models_exception_text_cannot_forge_a_log_line(start_server):
     srv.wait_ready()
     forged = "[1] [CRITICAL] forged"
     reply = srv.request("GET", "/predict?msg=raise:x%0A" + forged.replace(" ", "%20"))
-    _assert_json_error(reply, 500, "the model failed")
+    assert_json_error(reply, 500, "the model failed")
     assert srv.stop() == 0
     err = srv.stderr
     assert "ValueError: cannot read x\\x0a[1] [CRITICAL] forged" in err, err

@@ -16,19 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import REPO, Server
+from tests.app_process import REPO, Server, assert_json_error
 
 MODELS = "tests.app.models"
-
-
-def _assert_json_error(reply, status, *words):
-    assert reply.status == status, (reply.status, reply.body)
-    assert reply.headers["content-type"] == "application/json"
-    body = reply.json()
-    assert set(body) == {"success", "error"} and body["success"] is False
-    for word in words:
-        assert word in body["error"], body["error"]
-    return body["error"]
 
 
 def _parallel(n, fn):
@@ -54,9 +44,9 @@ def test_every_answer_carries_the_models_version(server):
 
 def test_options_and_other_methods_get_a_json_405_with_allow(server):
     reply = server.request("OPTIONS", "/predict")
-    _assert_json_error(reply, 405, "OPTIONS")
+    assert_json_error(reply, 405, "OPTIONS")
     assert reply.headers["allow"] == "GET, POST"
-    _assert_json_error(server.raw(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), 404)
+    assert_json_error(server.raw(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), 404)
 
 
 def test_a_model_without_a_version_is_named_by_its_sources_digest(start_server):
@@ -71,9 +61,9 @@ def test_readiness_waits_for_load_while_liveness_answers_at_once(start_server):
     srv.wait_ready(path="/healthz")
     started = time.monotonic()
     reply = srv.request("GET", "/readyz")
-    _assert_json_error(reply, 503, "loading")
+    assert_json_error(reply, 503, "loading")
     assert reply.headers["retry-after"] == "1"
-    _assert_json_error(srv.request("GET", "/predict?msg=early"), 503, "loading")
+    assert_json_error(srv.request("GET", "/predict?msg=early"), 503, "loading")
     srv.wait_ready()
     assert time.monotonic() - started > 1
     assert srv.request("GET", "/predict?msg=late").json() == {"response": "LATE", "success": True}
@@ -84,9 +74,7 @@ def test_a_load_that_fails_leaves_the_worker_unready_and_says_why(start_server):
     srv.wait_ready(path="/healthz")
     time.sleep(0.5)
     for _ in range(4):  # both workers: /readyz and the log keep the reason
-        _assert_json_error(
-            srv.request("GET", "/readyz"), 503, "failed to load", "FileNotFoundError"
-        )
+        assert_json_error(srv.request("GET", "/readyz"), 503, "failed to load", "FileNotFoundError")
     # A caller of /predict learns that it failed, not the server's paths.
     reply = srv.request("GET", "/predict?msg=x")
     assert reply.status == 503 and reply.headers["retry-after"] == "1"
@@ -137,7 +125,7 @@ def test_a_weights_file_that_is_missing_or_differs_leaves_the_replica_unready(
     srv.wait_ready(path="/healthz")
     time.sleep(0.3)
     why = "cannot be read" if problem == "missing" else "SHA-256 is"
-    _assert_json_error(srv.request("GET", "/readyz"), 503, f"MODEL_PATH={weights}", why)
+    assert_json_error(srv.request("GET", "/readyz"), 503, f"MODEL_PATH={weights}", why)
     assert why in srv.stderr and "stays unready" in srv.stderr
 
 
@@ -170,7 +158,7 @@ def test_a_typed_model_validates_msg_and_serialises_its_answer(typed):
     ],
 )
 def test_a_msg_that_breaks_the_schema_is_a_422_naming_the_field(typed, msg, words):
-    _assert_json_error(typed.post_json({"msg": msg}), 422, *words)
+    assert_json_error(typed.post_json({"msg": msg}), 422, *words)
 
 
 def test_a_structured_msg_in_a_query_string_is_json(start_server):
@@ -179,9 +167,9 @@ def test_a_structured_msg_in_a_query_string_is_json(start_server):
         "response": 6.5,
         "success": True,
     }
-    _assert_json_error(srv.request("GET", "/predict?msg=4"), 422, "valid array")
-    _assert_json_error(srv.request("GET", "/predict?msg=1,2,3"), 422, "msg:")
-    _assert_json_error(srv.request("GET", "/predict?msg=[]"), 422, "at least 1 item")
+    assert_json_error(srv.request("GET", "/predict?msg=4"), 422, "valid array")
+    assert_json_error(srv.request("GET", "/predict?msg=1,2,3"), 422, "msg:")
+    assert_json_error(srv.request("GET", "/predict?msg=[]"), 422, "at least 1 item")
 
 
 def test_the_echo_keeps_query_strings_as_strings(server):
@@ -211,7 +199,7 @@ def slow(tmp_path_factory):
     ],
 )
 def test_model_failures_of_every_kind_are_json_and_the_worker_goes_on(slow, msg, status, words):
-    error = _assert_json_error(slow.request("GET", f"/predict?msg={msg}"), status, *words)
+    error = assert_json_error(slow.request("GET", f"/predict?msg={msg}"), status, *words)
     assert "Traceback" not in error
     assert slow.request("GET", "/predict?msg=0").json() == {"response": "0", "success": True}
     assert slow.process.poll() is None
@@ -247,7 +235,7 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(start_server, tmp_pat
     assert statuses == [200, 200, 503, 503], statuses
     for reply in replies:
         if reply.status == 503:
-            _assert_json_error(reply, 503, "MAX_QUEUE=1")
+            assert_json_error(reply, 503, "MAX_QUEUE=1")
             assert reply.headers["retry-after"] == "1"
     assert time.monotonic() - started < 3.5  # one running, one waiting: about 2 s
 
@@ -275,7 +263,7 @@ def test_an_async_model_runs_on_the_loop_with_its_own_timeout(start_server):
     env = {"MODEL_MODULE": f"{MODELS}.async_echo", "TIMEOUT": "1"}
     srv = start_server(env).wait_ready()
     assert srv.request("GET", "/predict?msg=hi").json() == {"response": "hi", "success": True}
-    _assert_json_error(srv.request("GET", "/predict?msg=sleep"), 504, "TIMEOUT=1")
+    assert_json_error(srv.request("GET", "/predict?msg=sleep"), 504, "TIMEOUT=1")
     assert srv.request("GET", "/healthz").status == 200
 
 
@@ -481,13 +469,13 @@ def test_a_forwarded_for_header_cannot_shift_the_log_fields(server):
 @pytest.mark.parametrize("query", ["[NaN]", "[Infinity]", "[1e999]", "[" + "9" * 400 + "]"])
 def test_a_structured_query_with_nan_or_an_out_of_range_number_is_a_400(start_server, query):
     srv = start_server({"MODEL_MODULE": f"{MODELS}.floats"}).wait_ready()
-    _assert_json_error(
+    assert_json_error(
         srv.request("GET", f"/predict?msg={query}"),
         400,
         "out of range" if "9" in query or "e999" in query else "not valid JSON",
     )
     body = b'{"msg": [' + b"9" * 400 + b"]}"
-    _assert_json_error(
+    assert_json_error(
         srv.request("POST", "/predict", body, {"Content-Type": "application/json"}), 400
     )
     assert srv.request("GET", "/predict?msg=[1.5,2]").json()["response"] == 3.5
@@ -543,4 +531,4 @@ def test_the_queue_is_also_bounded_by_timeout_at_the_models_pace(start_server):
     statuses = sorted(r.status for r in replies)
     assert statuses == [200, 200, 200, 200, 503], statuses
     refused = next(r for r in replies if r.status == 503)
-    _assert_json_error(refused, 503, "more than TIMEOUT=1 s")
+    assert_json_error(refused, 503, "more than TIMEOUT=1 s")
