@@ -58,11 +58,12 @@ LOG_LEVEL             info                debug, info, warning, error or critica
                                           server's own messages, on stderr)
 CONTAINER_MEMORY_MB   from the cgroup     the container's memory in MiB (the stacks set it
                                           from ``memory``: Fargate hides it from the cgroup)
-MAX_WORKER_MEMORY_MB  its share           MiB one worker may hold (resident), checked every
-                                          5 s; a worker over it is replaced, with a
+MAX_WORKER_MEMORY_MB  the container's     MiB one worker may hold (resident), checked every
+                      memory              5 s; a worker over it is replaced, with a
                                           warning naming its size and the limit; by default the
-                                          container's memory less the main process's, shared
-                                          by the workers; 0: no limit
+                                          container's memory less the main process's; 0: no
+                                          limit. A worker over its share (that memory divided
+                                          by the workers) is warned about once, not replaced
 ====================  ==================  =====================================================
 
 The server is granian (https://github.com/emmett-framework/granian) with its native RSGI
@@ -190,6 +191,7 @@ class Settings:
     max_batch_size: int | None = None
     max_batch_wait_ms: int | None = None
     max_worker_memory_mb: int | None = None
+    worker_memory_share_mb: int | None = None
     container_memory_mb: int | None = None
 
     @property
@@ -287,10 +289,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     workers = integer("WEB_CONCURRENCY", default_workers(), 1, 256)
     container_memory = integer("CONTAINER_MEMORY_MB", 0, 0, 2**31 - 1) or cgroup_memory_mb()
     worker_memory = integer("MAX_WORKER_MEMORY_MB", -1, 0, 2**31 - 1)
-    if worker_memory < 0:  # unset: each worker's share of the container's memory
-        worker_memory = (
-            max(1, (container_memory - MAIN_PROCESS_MB) // workers) if container_memory else 0
-        )
+    # Each worker's share of the container's memory: past it, a warning. Past the limit (by
+    # default all of the container's memory less the main process's), a replacement. Not the
+    # share as the limit: resident memory counts the pages the workers share with the main
+    # process (the model module is imported before the fork), so workers that fit together can
+    # each hold more than their share, and would be replaced every few seconds for nothing.
+    share = max(1, (container_memory - MAIN_PROCESS_MB) // workers) if container_memory else 0
+    if worker_memory < 0:
+        worker_memory = max(1, container_memory - MAIN_PROCESS_MB) if container_memory else 0
     batch_size = integer("MAX_BATCH_SIZE", 0, 1, MAX_BATCH_SIZE_LIMIT) or None
     batch_wait = integer("MAX_BATCH_WAIT_MS", -1, 0, MAX_WAIT_MS_LIMIT)
     return Settings(
@@ -314,6 +320,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_batch_size=batch_size,
         max_batch_wait_ms=None if batch_wait < 0 else batch_wait,
         max_worker_memory_mb=worker_memory or None,
+        worker_memory_share_mb=share or None,
         container_memory_mb=container_memory,
     )
 
@@ -467,9 +474,12 @@ def granian_options(settings: Settings) -> dict[str, Any]:
         "log_level": LogLevels(settings.log_level),
         "log_dictconfig": SERVER_LOG_CONFIG,
         "log_access": False,  # AccessLog below writes it, for a fraction of the cost
-        # A worker over its share of the memory is replaced (Supervisor says so), before the
-        # kernel kills the container for all of them.
-        "workers_max_rss": settings.max_worker_memory_mb,
+        # Granian samples the workers' memory when this is set: at the lower of the two
+        # thresholds Supervisor acts on (a warning at the share, a replacement at the limit).
+        "workers_max_rss": min(
+            (mb for mb in (settings.worker_memory_share_mb, settings.max_worker_memory_mb) if mb),
+            default=None,
+        ),
         "rss_sample_interval": MEMORY_CHECK_SECONDS,
     }
 
@@ -497,9 +507,18 @@ class Supervisor(Server):  # type: ignore[misc, valid-type]
     so a model that cannot start costs a log line every few seconds, not a CPU.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        memory_limit_mb: int | None = None,
+        memory_share_mb: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._young_deaths: dict[int, int] = {}
+        self.memory_limit_mb = memory_limit_mb
+        self.memory_share_mb = memory_share_mb
+        self._warned: set[int] = set()  # pids already told they hold more than their share
 
     def _respawn_workers(self, workers, spawn_target, target_loader, delay: float = 0):  # type: ignore[no-untyped-def]
         if not delay:  # granian's own call for workers that died (the others pass a delay)
@@ -532,18 +551,28 @@ class Supervisor(Server):  # type: ignore[misc, valid-type]
         except Exception:
             granian_logger.warning("cannot read the workers' memory use; not checked this time")
             return
-        limit = self.workers_rss // (1024 * 1024)
+        limit, share = self.memory_limit_mb, self.memory_share_mb
         over = []
         for pid, used in rss.items():
-            if used >= self.workers_rss and pid in workers:
-                idx = workers[pid].idx
+            if pid not in workers:
+                continue
+            idx, mib = workers[pid].idx, used / 1024 / 1024
+            if limit and mib >= limit:
                 granian_logger.warning(
-                    f"worker-{idx + 1} (pid {pid}) holds {used / 1024 / 1024:.0f} MiB, over "
-                    f"its limit of {limit} MiB (MAX_WORKER_MEMORY_MB: the container's memory "
-                    "shared by its workers): replacing it. If the model needs that much, give "
-                    "the stack more memory or fewer workers"
+                    f"worker-{idx + 1} (pid {pid}) holds {mib:.0f} MiB, over its limit of "
+                    f"{limit} MiB (MAX_WORKER_MEMORY_MB): replacing it. If the model needs "
+                    "that much, give the stack more memory or fewer workers"
                 )
                 over.append(idx)
+            elif share and mib >= share and pid not in self._warned:
+                self._warned.add(pid)
+                granian_logger.warning(
+                    f"worker-{idx + 1} (pid {pid}) holds {mib:.0f} MiB, more than its share of "
+                    f"the container's memory ({share} MiB: CONTAINER_MEMORY_MB less the main "
+                    "process's, divided by the workers). Resident memory counts pages the "
+                    "workers share, so they may still fit; if the container runs out of "
+                    "memory, give the stack more memory or fewer workers"
+                )
         if over:
             self._respawn_workers(over, spawn_target, target_loader, delay=self.respawn_interval)
             self._metrics.incr_respawn_rss(len(over))
@@ -588,7 +617,12 @@ def serve(
     # lives only in the workers.
     if "fork" in multiprocessing.get_all_start_methods():
         multiprocessing.set_start_method("fork", force=True)
-    server = Supervisor("app", **{**granian_options(settings), **(extra_options or {})})
+    server = Supervisor(
+        "app",
+        memory_limit_mb=settings.max_worker_memory_mb,
+        memory_share_mb=settings.worker_memory_share_mb,
+        **{**granian_options(settings), **(extra_options or {})},
+    )
     server.serve(target_loader=lambda _target: app_factory())
 
 

@@ -298,11 +298,40 @@ def test_a_worker_over_its_memory_limit_is_replaced_with_a_warning(start_server)
     assert srv.request("GET", "/predict?msg=ok").json() == {"response": "ok", "success": True}
 
 
+def test_a_worker_over_its_share_but_under_the_limit_is_warned_about_once_not_replaced(
+    start_server,
+):
+    # 2 workers in 300 MiB: a share of 134 MiB each; a worker holding ~170 MiB is over its share
+    # (warned) but far under the limit of 268 MiB (kept: the workers may well fit together).
+    srv = start_server(
+        {
+            "MODEL_MODULE": f"{MODELS}.hungry",
+            "HOLD_MB": "150",
+            "CONTAINER_MEMORY_MB": "300",
+            "WEB_CONCURRENCY": "2",
+        }
+    ).wait_ready()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and srv.stderr.count("more than its share") < 2:
+        time.sleep(0.2)
+    time.sleep(6)  # one more check: no second warning, no replacement
+    err = srv.stderr
+    warnings = [line for line in err.splitlines() if "more than its share" in line]
+    assert len(warnings) == 2, err  # once per worker, not every 5 s
+    assert all("[WARNING]" in w and "(134 MiB" in w for w in warnings), warnings
+    assert "over its limit" not in err and err.count("Spawning worker-") == 2, err
+    assert srv.request("GET", "/predict?msg=ok").json() == {"response": "ok", "success": True}
+
+
 def test_the_memory_limit_is_each_workers_share_of_the_container(tmp_path):
     from app.server import ConfigError, cgroup_memory_mb, load_settings
 
     shares = load_settings({"CONTAINER_MEMORY_MB": "512", "WEB_CONCURRENCY": "2"})
-    assert shares.max_worker_memory_mb == (512 - 32) // 2
+    # Warned about past its share; replaced only past the container's memory (less the main
+    # process's): resident memory counts the pages workers share, so a share as the limit
+    # would replace workers that fit together.
+    assert shares.worker_memory_share_mb == (512 - 32) // 2
+    assert shares.max_worker_memory_mb == 512 - 32
     explicit = load_settings({"CONTAINER_MEMORY_MB": "512", "MAX_WORKER_MEMORY_MB": "300"})
     assert explicit.max_worker_memory_mb == 300
     off = load_settings({"CONTAINER_MEMORY_MB": "512", "MAX_WORKER_MEMORY_MB": "0"})
