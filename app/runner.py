@@ -17,9 +17,11 @@
 * A model declared with ``@batch`` gets batches: while it runs, requests gather in the queue;
   when it is free the lane takes up to ``max_batch_size`` of them at once, waiting at most
   ``max_wait_ms`` after the oldest one arrived for more to join (so a lone request waits that
-  long at most, and requests that gathered while the model ran go at once). A batch's answers
-  go back one per request; an exception fails that batch's requests only. The queue's bounds
-  count requests, and its time bound uses the model's time per item.
+  long at most, and requests that gathered while the model ran go at once). Once requests have
+  been seen to arrive further apart than that on average (one client at a time, light traffic),
+  no company is expected and a lone request goes at once. A batch's answers go back one per
+  request; an exception fails that batch's requests only. The queue's bounds count requests,
+  and its time bound uses the model's time per item.
 * A request whose client has gone before its prediction starts is dropped from the queue: the
   endpoint cancels its future, and the lane never hands it to the model.
 * With ``MODEL_PATH`` set, the weights file is checked (readable, and its SHA-256 when
@@ -61,6 +63,10 @@ EXIT_STATUS_TIMEOUT = 70
 _STOP = object()
 
 PACE_WEIGHT = 0.1
+
+ARRIVAL_WEIGHT = 0.25
+"""Weight of the newest gap between two requests' arrivals in the moving average that decides
+whether a lone request waits for company (``_batch_lane``)."""
 """Weight of the newest prediction's time in the moving average that bounds the queue's wait."""
 
 
@@ -312,13 +318,23 @@ class Runner:
         # (its client left, or the worker is restarting) is never handed to the model.
         get, answers, predict = self._requests.get, self._answers, self.spec.predict
         size, wait, name = self.max_batch_size, self.max_wait, self.spec.name
+        # A moving average of the gap between arrivals, each gap capped at 4 waits (a pause in
+        # traffic counts as long, however long): once company comes less often than once a
+        # wait, a lone request does not wait for it. None: no gap seen yet, so it waits.
+        gap: float | None = None
+        last: float | None = None
         while True:
             item = get()
             if item is _STOP:
                 return
+            if last is not None:
+                sample = min(max(item[2] - last, 0.0), 4 * wait)
+                gap = sample if gap is None else gap + ARRIVAL_WEIGHT * (sample - gap)
+            last = item[2]
             if item[0].cancelled():
                 continue
             batch = [item]
+            alone = gap is not None and gap > wait  # no company expected within the wait
             # The wait counts from the oldest request's arrival: requests that gathered while
             # the model ran have waited already, and go at once.
             deadline = item[2] + wait
@@ -327,7 +343,7 @@ class Runner:
                     item = get(False)
                 except queue.Empty:
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    if remaining <= 0 or alone:
                         break
                     try:
                         item = get(True, remaining)
@@ -335,6 +351,9 @@ class Runner:
                         break
                 if item is _STOP:
                     return
+                sample = min(max(item[2] - last, 0.0), 4 * wait)
+                gap = sample if gap is None else gap + ARRIVAL_WEIGHT * (sample - gap)
+                last = item[2]
                 if not item[0].cancelled():
                     batch.append(item)
             futures = tuple(it[0] for it in batch)

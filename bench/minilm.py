@@ -17,7 +17,7 @@ the repository, created here on the first run from ``bench/peers/minilm-requirem
 never replaces the CPU torch by another build. About 1.5-2 GB per venv.
 
     .venv/bin/python bench/minilm.py                          # ~8 minutes on 2 CPUs
-    .venv/bin/python bench/minilm.py --clients 1,16 --duration 3 --rounds 1 --servers app,ray
+    .venv/bin/python bench/minilm.py --clients 1,16 --duration 3 --rounds 1 --minilm-servers app,ray
     .venv/bin/python bench/bench.py --models echo,cpu2ms,minilm   # all three in one report
 
 All servers are started, each checked (its answer to the sentence must be the direct call's
