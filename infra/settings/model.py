@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from app import MAX_BATCH_SIZE_LIMIT, MAX_WAIT_MS_LIMIT
 from infra.settings.core import ModelSettings, ServerSettings, Settings, _check, _Problems, _Reader
 
 # --- Issue 12: the model's weights, the server's settings, the start-up budget -----------------
@@ -78,10 +79,11 @@ RUNTIME_MAIN_MIB = 32
 RUNTIME_WORKER_MIB = 45
 MAX_TIMEOUT_SECONDS = 3600
 MAX_QUEUE = 100_000
-# The app's bounds for a `@batch` model's settings (app/__init__.py): MAX_BATCH_SIZE 1-4096,
-# MAX_BATCH_WAIT_MS 0-10000. 0 (maxBatchSize) and -1 (maxBatchWaitMs) leave the model's own.
-MAX_BATCH_SIZE = 4096
-MAX_BATCH_WAIT_MS = 10_000
+# The app's own bounds for a `@batch` model's settings, read from app/__init__.py (import-free by
+# design), so the stack and the server cannot disagree. 0 (maxBatchSize) and -1 (maxBatchWaitMs)
+# leave the model's own.
+MAX_BATCH_SIZE = MAX_BATCH_SIZE_LIMIT
+MAX_BATCH_WAIT_MS = MAX_WAIT_MS_LIMIT
 # The start-up budget. ECS container health checks allow a start period of 0-300 s
 # (RegisterTaskDefinition, HealthCheck.startPeriod); the other targets take up to an hour.
 MAX_STARTUP_SECONDS = 3600
